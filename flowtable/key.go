@@ -1,0 +1,105 @@
+// Package flowtable holds the flow key, its extraction from packet headers
+// and the lookup tables keyed by it. It is a leaf: it knows bytes, not ports.
+package flowtable
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"unsafe"
+)
+
+// Key is the exact description of a packet the datapath classifies on.
+// Its layout is explicit (no implicit padding) and a multiple of 8 bytes so
+// it can be viewed as words for hashing and masking.
+type Key struct {
+	InPort  uint32 // datapath port number
+	DlType  uint16 // innermost EtherType after VLAN tags
+	VlanTCI uint16 // outer 802.1Q/802.1ad tag; TCIPresent set when a tag exists
+
+	DlSrc     [6]byte
+	InnerTCI  uint16 // second (inner) tag; TCIPresent set when present
+	DlDst     [6]byte
+	VlanTPID  uint16 // TPID of the outer tag (0x8100 or 0x88a8)
+	NwProto   uint8  // IP protocol, or the low byte of the ARP opcode
+	NwTos     uint8  // DSCP+ECN byte
+	NwTTL     uint8
+	NwFrag    uint8 // FragAny | FragLater
+	TCPFlags  uint16
+	TpSrc     uint16 // L4 source port, or ICMP type
+	TpDst     uint16 // L4 destination port, or ICMP code
+	_         [6]byte
+	NwSrc     [16]byte // IPv4 in the first 4 bytes; ARP SPA for ARP
+	NwDst     [16]byte // IPv4 in the first 4 bytes; ARP TPA for ARP
+	ArpSha    [6]byte  // ARP SHA, or ND source link-layer address
+	ArpTha    [6]byte  // ARP THA, or ND target link-layer address
+	IPv6Label uint32
+	NDTarget  [16]byte
+	TunID     uint64
+	TunSrc    [4]byte
+	TunDst    [4]byte
+}
+
+// KeyWords is the size of a Key in 64-bit words.
+const KeyWords = int(unsafe.Sizeof(Key{})) / 8
+
+// The layout must stay a whole number of words.
+var _ [0]struct{} = [unsafe.Sizeof(Key{}) % 8]struct{}{}
+
+const (
+	// TCIPresent marks a VLAN TCI as present (OVS's CFI convention).
+	TCIPresent = 0x1000
+
+	FragAny   = 1 // packet is a fragment
+	FragLater = 2 // packet is a non-first fragment
+)
+
+// Words views the key as 64-bit words.
+func (k *Key) Words() *[KeyWords]uint64 {
+	return (*[KeyWords]uint64)(unsafe.Pointer(k))
+}
+
+// Hash returns a 32-bit hash of the whole key.
+func (k *Key) Hash() uint32 {
+	w := k.Words()
+	h := uint64(0x9e3779b97f4a7c15)
+	for i := range w {
+		h = mix(h ^ w[i])
+	}
+	return uint32(h ^ h>>32)
+}
+
+func mix(x uint64) uint64 {
+	x *= 0xff51afd7ed558ccd
+	x = bits.RotateLeft64(x, 31)
+	x *= 0xc4ceb9fe1a85ec53
+	return x ^ x>>29
+}
+
+// IPv4Src returns the IPv4 source address stored in NwSrc.
+func (k *Key) IPv4Src() uint32 { return binary.BigEndian.Uint32(k.NwSrc[:4]) }
+
+// IPv4Dst returns the IPv4 destination address stored in NwDst.
+func (k *Key) IPv4Dst() uint32 { return binary.BigEndian.Uint32(k.NwDst[:4]) }
+
+// VLAN returns the outer VLAN ID, or -1 when the packet is untagged.
+func (k *Key) VLAN() int {
+	if k.VlanTCI&TCIPresent == 0 {
+		return -1
+	}
+	return int(k.VlanTCI & 0x0fff)
+}
+
+// EtherTypes the extractor understands.
+const (
+	EthTypeIPv4  = 0x0800
+	EthTypeARP   = 0x0806
+	EthTypeVLAN  = 0x8100
+	EthTypeQinQ  = 0x88a8
+	EthTypeIPv6  = 0x86dd
+	EthTypeRARP  = 0x8035
+	IPProtoICMP  = 1
+	IPProtoTCP   = 6
+	IPProtoUDP   = 17
+	IPProtoICMP6 = 58
+	IPProtoSCTP  = 132
+)

@@ -1,0 +1,48 @@
+package store
+
+// SchemaVersion is written into every new store; Open refuses a store
+// written by a newer schema.
+const SchemaVersion = 1
+
+// Config is the whole persistent configuration of one vswitchd.
+type Config struct {
+	// Settings are daemon-wide settings (the Open_vSwitch table's
+	// other_config in OVS terms): "pmd-cores", "mem", "pmd-poll", ...
+	Settings map[string]string `json:"settings,omitempty"`
+	// Bridges sorted by name.
+	Bridges []Bridge `json:"-"`
+}
+
+// Bridge is one bridge and everything it owns.
+type Bridge struct {
+	Name        string            `json:"name"`
+	FailMode    string            `json:"fail_mode,omitempty"` // "standalone" (default) or "secure"
+	OtherConfig map[string]string `json:"other_config,omitempty"`
+	// Ports in the order they were added.
+	Ports []Port `json:"-"`
+	// Flows are OpenFlow rules in ovs-ofctl flow syntax, in the order they
+	// were added (a new standalone bridge starts with "priority=0,actions=NORMAL").
+	Flows []string `json:"-"`
+}
+
+// Port is a bridge port with its single interface.
+type Port struct {
+	Name        string            `json:"name"`
+	Tag         *int              `json:"tag,omitempty"`
+	Trunks      []int             `json:"trunks,omitempty"`
+	VlanMode    string            `json:"vlan_mode,omitempty"`
+	OtherConfig map[string]string `json:"other_config,omitempty"`
+	Interface   Interface         `json:"interface"`
+}
+
+// Interface is the device behind a port.
+type Interface struct {
+	Type          string            `json:"type,omitempty"` // "" means system
+	Options       map[string]string `json:"options,omitempty"`
+	MTURequest    int               `json:"mtu_request,omitempty"`
+	OfportRequest int               `json:"ofport_request,omitempty"`
+	// Ofport is the OpenFlow port number assigned to the interface; it is
+	// stored so numbers survive restarts.
+	Ofport      int               `json:"ofport,omitempty"`
+	ExternalIDs map[string]string `json:"external_ids,omitempty"`
+}
