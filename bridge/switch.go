@@ -1,55 +1,651 @@
 package bridge
 
-// TEMPORARY signatures: bodies are being written; the API layer codes against these.
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
 
-// Switch is every bridge of one vswitchd over one datapath.
-type Switch struct{}
+	"vswitch/datapath"
+	"vswitch/datapath/netdev"
+	"vswitch/openflow"
+	"vswitch/store"
+)
+
+// Switch is every bridge of one vswitchd over one datapath. The store is
+// the source of truth: each change is validated, written in one store
+// transaction, then applied to the datapath.
+type Switch struct {
+	mu      sync.Mutex
+	st      *store.Store
+	dp      *datapath.Datapath
+	bridges map[string]*bridge
+	ports   map[string]*port // every port of every bridge, by name
+	xs      atomic.Pointer[xsnap]
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type bridge struct {
+	name     string
+	failMode string
+	other    map[string]string
+	ports    []*port // in the order added
+	rules    []*rule // in the order added
+	macs     *macTable
+}
+
+type port struct {
+	cfg    store.Port
+	br     *bridge
+	ofport int
+	dpNo   uint32
+	dev    datapath.Port
+	err    string // why the port is not up
+}
+
+const (
+	ofportLocal = openflow.PortLocal
+	maxOfport   = 0xfeff
+	maxNameLen  = 15
+)
+
+// Types lists the interface types add-port accepts.
+func Types() []string {
+	t := append(netdev.Types(), "patch")
+	sort.Strings(t)
+	return slices.Compact(t)
+}
+
+// New opens the switch on a store and a datapath (not yet started) and
+// reconciles the datapath to the stored configuration.
+func New(st *store.Store, dp *datapath.Datapath) (*Switch, error) {
+	s := &Switch{st: st, dp: dp, bridges: map[string]*bridge{}, ports: map[string]*port{}}
+	s.xs.Store(&xsnap{bridges: map[string]*xbridge{}})
+	dp.SetUpcaller(s)
+	cfg, err := st.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load configuration: %w", err)
+	}
+	s.mu.Lock()
+	for _, bc := range cfg.Bridges {
+		b := s.newBridge(bc)
+		for _, pc := range bc.Ports {
+			p := &port{cfg: pc, br: b, ofport: pc.Interface.Ofport}
+			if pc.Name == b.name {
+				p.ofport = ofportLocal
+			}
+			b.ports = append(b.ports, p)
+			s.ports[pc.Name] = p
+		}
+		for _, text := range bc.Flows {
+			f, err := openflow.ParseFlow(text, nil)
+			if err != nil {
+				slog.Error("stored flow does not parse; skipped", "bridge", b.name, "flow", text, "err", err)
+				continue
+			}
+			b.rules = append(b.rules, &rule{flow: f, added: time.Now()})
+		}
+	}
+	for _, p := range s.sortedPorts() {
+		s.openPort(p)
+	}
+	s.rebuild()
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(2)
+	go s.ager(ctx)
+	go s.watchLinks(ctx)
+	return s, nil
+}
+
+// Close stops background work and removes every port from the datapath.
+func (s *Switch) Close() {
+	s.cancel()
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.ports {
+		s.closePort(p)
+	}
+}
+
+func (s *Switch) newBridge(bc store.Bridge) *bridge {
+	b := &bridge{name: bc.Name, failMode: bc.FailMode, other: maps.Clone(bc.OtherConfig), macs: newMACTable()}
+	b.applyOther()
+	s.bridges[b.name] = b
+	return b
+}
+
+func (b *bridge) applyOther() {
+	aging, max := defaultMACAging, defaultMACTableMax
+	if v, err := strconv.Atoi(b.other["mac-aging-time"]); err == nil && v > 0 {
+		aging = time.Duration(v) * time.Second
+	}
+	if v, err := strconv.Atoi(b.other["mac-table-size"]); err == nil && v > 0 {
+		max = v
+	}
+	b.macs.configure(aging, max)
+}
+
+func (s *Switch) sortedPorts() []*port {
+	ps := slices.Collect(maps.Values(s.ports))
+	sort.Slice(ps, func(i, j int) bool { return ps[i].cfg.Name < ps[j].cfg.Name })
+	return ps
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+
+func checkName(kind, name string, kernel bool) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: %s name is empty", ErrInvalid, kind)
+	case kernel && len(name) > maxNameLen:
+		return fmt.Errorf("%w: %s name %q is too long (%d characters, at most %d)", ErrInvalid, kind, name, len(name), maxNameLen)
+	case !nameRE.MatchString(name) || name == "." || name == "..":
+		return fmt.Errorf("%w: %s name %q has characters other than letters, digits, '_', '.', ':' and '-'", ErrInvalid, kind, name)
+	}
+	return nil
+}
 
 // AddBridge creates a bridge with its internal port (LOCAL) and, in
 // standalone fail mode, the priority=0,actions=NORMAL flow.
-func (s *Switch) AddBridge(name string, mayExist bool) error { panic("todo") }
+func (s *Switch) AddBridge(name string, mayExist bool) error {
+	if err := checkName("bridge", name, true); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.bridges[name]; ok {
+		if mayExist {
+			return nil
+		}
+		return fmt.Errorf("%w: bridge %s already exists", ErrExists, name)
+	}
+	if p, ok := s.ports[name]; ok {
+		return fmt.Errorf("%w: cannot create bridge %s: a port named %s exists on bridge %s", ErrExists, name, name, p.br.name)
+	}
+	bc := store.Bridge{Name: name, Flows: []string{"priority=0,actions=NORMAL"}}
+	local := store.Port{Name: name, Interface: store.Interface{Type: "internal", Ofport: ofportLocal}}
+	bc.Ports = []store.Port{local}
+	err := s.st.Update(func(c *store.Config) error {
+		c.Bridges = append(c.Bridges, bc)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b := s.newBridge(bc)
+	f, _ := openflow.ParseFlow(bc.Flows[0], nil)
+	b.rules = []*rule{{flow: f, added: time.Now()}}
+	p := &port{cfg: local, br: b, ofport: ofportLocal}
+	b.ports = []*port{p}
+	s.ports[name] = p
+	s.openPort(p)
+	s.rebuild()
+	slog.Info("bridge added", "bridge", name)
+	return nil
+}
 
 // DelBridge deletes a bridge and all its ports.
-func (s *Switch) DelBridge(name string, ifExists bool) error { panic("todo") }
+func (s *Switch) DelBridge(name string, ifExists bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.bridges[name]
+	if !ok {
+		if ifExists {
+			return nil
+		}
+		return fmt.Errorf("%w: no bridge named %s", ErrNotFound, name)
+	}
+	err := s.st.Update(func(c *store.Config) error {
+		c.Bridges = slices.DeleteFunc(c.Bridges, func(bc store.Bridge) bool { return bc.Name == name })
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range b.ports {
+		s.closePort(p)
+		delete(s.ports, p.cfg.Name)
+	}
+	delete(s.bridges, name)
+	s.rebuild()
+	slog.Info("bridge deleted", "bridge", name)
+	return nil
+}
 
 // ListBridges returns bridge names, sorted.
-func (s *Switch) ListBridges() []string { panic("todo") }
+func (s *Switch) ListBridges() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.bridges))
+}
+
+func (s *Switch) bridge(name string) (*bridge, error) {
+	b, ok := s.bridges[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: no bridge named %s", ErrNotFound, name)
+	}
+	return b, nil
+}
 
 // AddPort adds a port (and its interface) to a bridge in one transaction.
-func (s *Switch) AddPort(bridge string, spec PortSpec, mayExist bool) error { panic("todo") }
+func (s *Switch) AddPort(brName string, spec PortSpec, mayExist bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bridge(brName)
+	if err != nil {
+		return err
+	}
+	if p, ok := s.ports[spec.Name]; ok {
+		if mayExist && p.br == b {
+			return nil
+		}
+		return fmt.Errorf("%w: cannot create a port named %s because a port named %s already exists on bridge %s", ErrExists, spec.Name, spec.Name, p.br.name)
+	}
+	if _, ok := s.bridges[spec.Name]; ok {
+		return fmt.Errorf("%w: cannot create a port named %s because a bridge named %s exists", ErrExists, spec.Name, spec.Name)
+	}
+	pc := store.Port{
+		Name: spec.Name, Tag: spec.Tag, Trunks: spec.Trunks, VlanMode: spec.VlanMode,
+		Interface: store.Interface{Type: spec.Type, Options: spec.Options, MTURequest: spec.MTURequest,
+			OfportRequest: spec.OfportRequest, ExternalIDs: spec.ExternalIDs},
+	}
+	if err := validatePort(&pc); err != nil {
+		return err
+	}
+	of, err := b.assignOfport(pc.Interface.OfportRequest, nil)
+	if err != nil {
+		return err
+	}
+	pc.Interface.Ofport = of
+	err = s.st.Update(func(c *store.Config) error {
+		bc := findBridge(c, brName)
+		if bc == nil {
+			return fmt.Errorf("%w: no bridge named %s", ErrNotFound, brName)
+		}
+		bc.Ports = append(bc.Ports, pc)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	p := &port{cfg: pc, br: b, ofport: of}
+	b.ports = append(b.ports, p)
+	s.ports[pc.Name] = p
+	s.openPort(p)
+	s.rebuild()
+	slog.Info("port added", "bridge", brName, "port", pc.Name, "type", typeName(pc.Interface.Type), "ofport", of, "error", p.err)
+	return nil
+}
 
-// DelPort deletes a port; bridge may be "" to mean whichever bridge has it.
-func (s *Switch) DelPort(bridge, port string, ifExists bool) error { panic("todo") }
+// validatePort checks a port's columns.
+func validatePort(pc *store.Port) error {
+	typ := pc.Interface.Type
+	if typ == "" {
+		typ = "system"
+	}
+	if !slices.Contains(Types(), typ) {
+		return fmt.Errorf("%w: unknown interface type %q (valid types: %s)", ErrInvalid, typ, joinComma(Types()))
+	}
+	if err := checkName("port", pc.Name, typ != "patch"); err != nil {
+		return err
+	}
+	if typ == "patch" {
+		for k := range pc.Interface.Options {
+			if k != "peer" {
+				return fmt.Errorf("%w: interface %s: unknown option %q for type patch (valid: peer)", ErrInvalid, pc.Name, k)
+			}
+		}
+		if pc.Interface.Options["peer"] == "" {
+			return fmt.Errorf("%w: interface %s: type patch needs options:peer=PORT", ErrInvalid, pc.Name)
+		}
+		if pc.Interface.Options["peer"] == pc.Name {
+			return fmt.Errorf("%w: interface %s: a patch port cannot be its own peer", ErrInvalid, pc.Name)
+		}
+	} else if err := netdev.ValidateOptions(typ, pc.Interface.Options); err != nil {
+		return fmt.Errorf("%w: interface %s: %v", ErrInvalid, pc.Name, err)
+	}
+	if pc.Tag != nil && (*pc.Tag < 0 || *pc.Tag > 4095) {
+		return fmt.Errorf("%w: port %s: tag %d out of range (0 to 4095)", ErrInvalid, pc.Name, *pc.Tag)
+	}
+	for _, t := range pc.Trunks {
+		if t < 0 || t > 4095 {
+			return fmt.Errorf("%w: port %s: trunk VLAN %d out of range (0 to 4095)", ErrInvalid, pc.Name, t)
+		}
+	}
+	if pc.VlanMode != "" && !slices.Contains(vlanModes, pc.VlanMode) {
+		return fmt.Errorf("%w: port %s: unknown vlan_mode %q (valid: %s)", ErrInvalid, pc.Name, pc.VlanMode, joinComma(vlanModes))
+	}
+	if (pc.VlanMode == modeAccess || pc.VlanMode == modeNativeTagged || pc.VlanMode == modeNativeUntagged) && pc.Tag == nil {
+		return fmt.Errorf("%w: port %s: vlan_mode %s needs a tag", ErrInvalid, pc.Name, pc.VlanMode)
+	}
+	if m := pc.Interface.MTURequest; m != 0 && (m < 68 || m > 65535) {
+		return fmt.Errorf("%w: interface %s: mtu_request %d out of range (68 to 65535)", ErrInvalid, pc.Name, m)
+	}
+	if r := pc.Interface.OfportRequest; r != 0 && (r < 1 || r > maxOfport) {
+		return fmt.Errorf("%w: interface %s: ofport_request %d out of range (1 to %d)", ErrInvalid, pc.Name, r, maxOfport)
+	}
+	return nil
+}
 
-// ListPorts returns the ports of a bridge (without the bridge's own internal port), sorted.
-func (s *Switch) ListPorts(bridge string) ([]string, error) { panic("todo") }
+// assignOfport picks the OpenFlow number for a new port (or for self when
+// its request changes): the request if free, else the lowest free from 1.
+func (b *bridge) assignOfport(request int, self *port) (int, error) {
+	used := map[int]bool{}
+	for _, p := range b.ports {
+		if p != self {
+			used[p.ofport] = true
+		}
+	}
+	if request != 0 {
+		if !used[request] {
+			return request, nil
+		}
+		slog.Warn("ofport_request is taken; assigning another number", "bridge", b.name, "request", request)
+	}
+	for n := 1; n <= maxOfport; n++ {
+		if !used[n] {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: bridge %s has no free OpenFlow port number", ErrUnavailable, b.name)
+}
+
+func findBridge(c *store.Config, name string) *store.Bridge {
+	for i := range c.Bridges {
+		if c.Bridges[i].Name == name {
+			return &c.Bridges[i]
+		}
+	}
+	return nil
+}
+
+// DelPort deletes a port; brName may be "" to mean whichever bridge has it.
+func (s *Switch) DelPort(brName, name string, ifExists bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if brName != "" {
+		if _, err := s.bridge(brName); err != nil {
+			return err
+		}
+	}
+	p, ok := s.ports[name]
+	if !ok || (brName != "" && p.br.name != brName) {
+		if ifExists {
+			return nil
+		}
+		if brName != "" {
+			return fmt.Errorf("%w: bridge %s does not have a port %s", ErrNotFound, brName, name)
+		}
+		return fmt.Errorf("%w: no port named %s", ErrNotFound, name)
+	}
+	if p.ofport == ofportLocal {
+		return fmt.Errorf("%w: cannot delete port %s: it is bridge %s's own internal port (use del-br)", ErrInvalid, name, p.br.name)
+	}
+	err := s.st.Update(func(c *store.Config) error {
+		bc := findBridge(c, p.br.name)
+		if bc != nil {
+			bc.Ports = slices.DeleteFunc(bc.Ports, func(sp store.Port) bool { return sp.Name == name })
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.closePort(p)
+	b := p.br
+	b.ports = slices.DeleteFunc(b.ports, func(q *port) bool { return q == p })
+	delete(s.ports, name)
+	b.macs.flushPort(p.ofport)
+	s.rebuild()
+	slog.Info("port deleted", "bridge", b.name, "port", name)
+	return nil
+}
+
+// ListPorts returns the ports of a bridge (without its own internal port), sorted.
+func (s *Switch) ListPorts(brName string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bridge(brName)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range b.ports {
+		if p.ofport != ofportLocal {
+			out = append(out, p.cfg.Name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
 
 // PortToBridge names the bridge that has port.
-func (s *Switch) PortToBridge(port string) (string, error) { panic("todo") }
-
-// Set changes columns of one record. table is Bridge, Port, Interface or
-// Open_vSwitch (record "."). All settings apply in one transaction or none do.
-func (s *Switch) Set(table, record string, settings []Setting) error { panic("todo") }
-
-// Get reads one column ("options:key" for a map key) of a record, formatted
-// as ovs-vsctl prints it.
-func (s *Switch) Get(table, record, column string) (string, error) { panic("todo") }
+func (s *Switch) PortToBridge(name string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.ports[name]
+	if !ok {
+		return "", fmt.Errorf("%w: no port named %s", ErrNotFound, name)
+	}
+	return p.br.name, nil
+}
 
 // Show returns every bridge with its ports and counters.
-func (s *Switch) Show() []BridgeView { panic("todo") }
+func (s *Switch) Show() []BridgeView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []BridgeView
+	for _, name := range slices.Sorted(maps.Keys(s.bridges)) {
+		b := s.bridges[name]
+		bv := BridgeView{Name: name, FailMode: b.failMode}
+		if bv.FailMode == "" {
+			bv.FailMode = "standalone"
+		}
+		ps := slices.Clone(b.ports)
+		sort.Slice(ps, func(i, j int) bool { return ps[i].cfg.Name < ps[j].cfg.Name })
+		for _, p := range ps {
+			bv.Ports = append(bv.Ports, s.portView(p))
+		}
+		out = append(out, bv)
+	}
+	return out
+}
+
+func (s *Switch) portView(p *port) PortView {
+	v := PortView{
+		Name: p.cfg.Name, Ofport: p.ofport, DPPort: p.dpNo, Type: p.cfg.Interface.Type,
+		Options: maps.Clone(p.cfg.Interface.Options), MTURequest: p.cfg.Interface.MTURequest,
+		OfportRequest: p.cfg.Interface.OfportRequest, Tag: p.cfg.Tag, Trunks: slices.Clone(p.cfg.Trunks),
+		VlanMode: p.cfg.VlanMode, Error: p.err,
+	}
+	if p.err != "" && p.dpNo == 0 && p.cfg.Interface.Type != "patch" {
+		v.Ofport = -1
+	}
+	if p.dpNo != 0 {
+		v.Stats, _ = s.dp.PortStats(p.dpNo)
+	}
+	return v
+}
 
 // FDB returns the MAC learning table of a bridge.
-func (s *Switch) FDB(bridge string) ([]FDBEntry, error) { panic("todo") }
+func (s *Switch) FDB(brName string) ([]FDBEntry, error) {
+	s.mu.Lock()
+	b, err := s.bridge(brName)
+	names := map[int]string{}
+	if err == nil {
+		for _, p := range b.ports {
+			names[p.ofport] = p.cfg.Name
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	var out []FDBEntry
+	for _, r := range b.macs.dump(time.Now()) {
+		m := r.mac
+		out = append(out, FDBEntry{
+			Ofport: r.ofport, PortName: names[r.ofport], VLAN: r.vlan, Age: r.age,
+			MAC: fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]),
+		})
+	}
+	return out, nil
+}
 
-// FlushFDB empties the MAC table of a bridge, or of all bridges if bridge is "".
-func (s *Switch) FlushFDB(bridge string) error { panic("todo") }
+// FlushFDB empties the MAC table of a bridge, or of all bridges if brName is "".
+func (s *Switch) FlushFDB(brName string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if brName != "" {
+		b, err := s.bridge(brName)
+		if err != nil {
+			return err
+		}
+		b.macs.flushPort(0)
+	} else {
+		for _, b := range s.bridges {
+			b.macs.flushPort(0)
+		}
+	}
+	s.dp.Invalidate()
+	return nil
+}
 
-// AddFlow adds (or replaces, same match and priority) an OpenFlow rule.
-func (s *Switch) AddFlow(bridge, flow string) error { panic("todo") }
+// openPort brings a configured port into the datapath, recording why not
+// when it can't (a missing device comes up later via watchLinks).
+func (s *Switch) openPort(p *port) {
+	typ := p.cfg.Interface.Type
+	if typ == "patch" || p.dev != nil {
+		return
+	}
+	dev, err := netdev.Open(netdev.Config{Name: p.cfg.Name, Type: typeName(typ), Options: p.cfg.Interface.Options, MTU: p.cfg.Interface.MTURequest})
+	if err != nil {
+		p.err = deviceError(p.cfg.Name, err)
+		return
+	}
+	no, err := s.dp.AddPort(dev)
+	if err != nil {
+		dev.Close()
+		p.err = err.Error()
+		return
+	}
+	p.dev, p.dpNo, p.err = dev, no, ""
+}
 
-// DelFlows deletes the rules matching match ("" deletes all); strict also
-// requires equal priority and match.
-func (s *Switch) DelFlows(bridge, match string, strict bool) error { panic("todo") }
+func deviceError(name string, err error) string {
+	if errors.Is(err, netdev.ErrNoDevice) {
+		return fmt.Sprintf("could not open network device %s (No such device)", name)
+	}
+	return err.Error()
+}
 
-// DumpFlows returns a bridge's rules in table, priority order.
-func (s *Switch) DumpFlows(bridge string) ([]FlowView, error) { panic("todo") }
+// closePort removes a port from the datapath (waiting for the PMDs).
+func (s *Switch) closePort(p *port) {
+	if p.dpNo != 0 {
+		if err := s.dp.RemovePort(p.dpNo); err != nil {
+			slog.Warn("remove port", "port", p.cfg.Name, "err", err)
+		}
+	}
+	p.dev, p.dpNo = nil, 0
+}
+
+func typeName(t string) string {
+	if t == "" {
+		return "system"
+	}
+	return t
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += v
+	}
+	return out
+}
+
+// rebuild publishes a new translation snapshot and invalidates cached flows.
+// Caller holds s.mu.
+func (s *Switch) rebuild() {
+	xs := &xsnap{bridges: map[string]*xbridge{}}
+	xports := map[string]*xport{}
+	maxDP := uint32(0)
+	for _, b := range s.bridges {
+		xb := &xbridge{name: b.name, macs: b.macs, ports: map[int]*xport{}, changed: s.dp.Invalidate}
+		for _, p := range b.ports {
+			xp := &xport{name: p.cfg.Name, ofport: p.ofport, dp: p.dpNo, br: xb,
+				vlan: compileVLAN(p.cfg.Tag, p.cfg.Trunks, p.cfg.VlanMode)}
+			xb.ports[p.ofport] = xp
+			xb.flood = append(xb.flood, xp)
+			xports[p.cfg.Name] = xp
+			maxDP = max(maxDP, p.dpNo)
+		}
+		sort.Slice(xb.flood, func(i, j int) bool { return xb.flood[i].ofport < xb.flood[j].ofport })
+		for _, r := range b.rules {
+			t := int(r.flow.Table)
+			for len(xb.tables) <= t {
+				xb.tables = append(xb.tables, nil)
+			}
+			xb.tables[t] = append(xb.tables[t], r)
+		}
+		for _, tbl := range xb.tables {
+			sort.SliceStable(tbl, func(i, j int) bool { return tbl[i].flow.Priority > tbl[j].flow.Priority })
+		}
+		xs.bridges[b.name] = xb
+	}
+	xs.byDP = make([]*xport, maxDP+1)
+	for name, xp := range xports {
+		if xp.dp != 0 {
+			xs.byDP[xp.dp] = xp
+		}
+		p := s.ports[name]
+		if p.cfg.Interface.Type == "patch" {
+			peer := xports[p.cfg.Interface.Options["peer"]]
+			if peer != nil && s.ports[peer.name].cfg.Interface.Type == "patch" &&
+				s.ports[peer.name].cfg.Interface.Options["peer"] == name {
+				xp.peer = peer
+				p.err = ""
+			} else {
+				p.err = fmt.Sprintf("patch port %s: peer %s is not a patch port pointing back", name, p.cfg.Interface.Options["peer"])
+			}
+		}
+	}
+	s.xs.Store(xs)
+	s.dp.Invalidate()
+}
+
+// ager expires MAC entries once a second.
+func (s *Switch) ager(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, xb := range s.xs.Load().bridges {
+				if xb.macs.expire(now) {
+					s.dp.Invalidate()
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package bridge
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"vswitch/openflow"
+	"vswitch/store"
+)
+
+// portNamer resolves port names in flow text for one bridge.
+type portNamer struct{ b *bridge }
+
+func (n portNamer) PortNumber(name string) (uint32, bool) {
+	for _, p := range n.b.ports {
+		if p.cfg.Name == name {
+			return uint32(p.ofport), true
+		}
+	}
+	return 0, false
+}
+
+func (n portNamer) PortName(num uint32) (string, bool) {
+	for _, p := range n.b.ports {
+		if uint32(p.ofport) == num {
+			return p.cfg.Name, true
+		}
+	}
+	return "", false
+}
+
+func (s *Switch) saveFlows(b *bridge, rules []*rule) error {
+	texts := make([]string, len(rules))
+	for i, r := range rules {
+		texts[i] = r.flow.String()
+	}
+	return s.st.Update(func(c *store.Config) error {
+		bc := findBridge(c, b.name)
+		if bc == nil {
+			return fmt.Errorf("%w: no bridge named %s", ErrNotFound, b.name)
+		}
+		bc.Flows = texts
+		return nil
+	})
+}
+
+// AddFlow adds an OpenFlow rule, replacing one with the same table,
+// priority and match (as ovs-ofctl add-flow does).
+func (s *Switch) AddFlow(brName, text string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bridge(brName)
+	if err != nil {
+		return err
+	}
+	f, err := openflow.ParseFlow(text, portNamer{b})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if f.Table > 254 {
+		return fmt.Errorf("%w: table %d out of range (0 to 254)", ErrInvalid, f.Table)
+	}
+	nr := &rule{flow: f, added: time.Now()}
+	rules := slices.Clone(b.rules)
+	replaced := false
+	for i, r := range rules {
+		if r.flow.Table == f.Table && r.flow.Priority == f.Priority && r.flow.Match.Equal(f.Match) {
+			rules[i] = nr
+			replaced = true
+			break
+		}
+	}
+	if !replaced {
+		rules = append(rules, nr)
+	}
+	if err := s.saveFlows(b, rules); err != nil {
+		return err
+	}
+	b.rules = rules
+	s.rebuild()
+	return nil
+}
+
+// DelFlows deletes the rules matching match ("" deletes all); strict also
+// requires equal priority and match.
+func (s *Switch) DelFlows(brName, match string, strict bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bridge(brName)
+	if err != nil {
+		return err
+	}
+	m, table, prio, cookie, cookieMask, err := openflow.ParseMatch(match, portNamer{b})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if strict && prio < 0 {
+		prio = 32768
+	}
+	keep := b.rules[:0:0]
+	for _, r := range b.rules {
+		f := r.flow
+		hit := (table < 0 || int(f.Table) == table) && f.Cookie&cookieMask == cookie&cookieMask
+		if strict {
+			hit = hit && int(f.Priority) == prio && m.Equal(f.Match)
+		} else {
+			hit = hit && m.Covers(f.Match)
+		}
+		if !hit {
+			keep = append(keep, r)
+		}
+	}
+	if len(keep) == len(b.rules) {
+		return nil
+	}
+	if err := s.saveFlows(b, keep); err != nil {
+		return err
+	}
+	b.rules = keep
+	s.rebuild()
+	return nil
+}
+
+// DumpFlows returns a bridge's rules in table, priority order.
+func (s *Switch) DumpFlows(brName string) ([]FlowView, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bridge(brName)
+	if err != nil {
+		return nil, err
+	}
+	rules := slices.Clone(b.rules)
+	sort.SliceStable(rules, func(i, j int) bool {
+		if rules[i].flow.Table != rules[j].flow.Table {
+			return rules[i].flow.Table < rules[j].flow.Table
+		}
+		return rules[i].flow.Priority > rules[j].flow.Priority
+	})
+	now := time.Now()
+	out := make([]FlowView, 0, len(rules))
+	for _, r := range rules {
+		f := r.flow
+		out = append(out, FlowView{
+			Table: int(f.Table), Priority: int(f.Priority), Cookie: f.Cookie,
+			Duration: now.Sub(r.added), Packets: r.packets.Load(), Bytes: r.bytes.Load(),
+			Text: f.MatchString(portNamer{b}) + " actions=" + openflow.FormatActions(f.Actions, portNamer{b}),
+		})
+	}
+	return out, nil
+}

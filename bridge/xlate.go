@@ -1,0 +1,250 @@
+package bridge
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"vswitch/datapath"
+	"vswitch/flowtable"
+	"vswitch/openflow"
+)
+
+// maxDepth caps resubmits and patch-port hops in one translation.
+const maxDepth = 64
+
+// xsnap is an immutable view of the configuration that upcalls translate
+// through; the control plane replaces it whole on every change, so PMDs
+// never wait for a control-plane lock.
+type xsnap struct {
+	byDP    []*xport // datapath port number -> port
+	bridges map[string]*xbridge
+}
+
+type xbridge struct {
+	name    string
+	macs    *macTable
+	ports   map[int]*xport // by OpenFlow port number
+	flood   []*xport       // every port, in OpenFlow port order
+	tables  [][]*rule      // per table, highest priority first
+	changed func()         // invalidates the datapath's flows
+}
+
+type xport struct {
+	name   string
+	ofport int
+	dp     uint32 // 0: not in the datapath (patch, or device missing)
+	br     *xbridge
+	vlan   portVLAN
+	peer   *xport // patch peer
+}
+
+// rule is an installed OpenFlow rule; it outlives snapshots so its
+// counters keep counting.
+type rule struct {
+	flow    *openflow.Flow
+	added   time.Time
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+}
+
+var errNoPort = errors.New("packet from a port the switch does not know")
+
+// xlate is one translation's state.
+type xlate struct {
+	snap  *xsnap
+	key   flowtable.Key // OpenFlow view: InPort is the OpenFlow port number
+	emit  uint16        // outer TCI the packet has after the emitted actions
+	acts  []datapath.Action
+	depth int
+	size  uint64
+	now   time.Time
+}
+
+// Upcall translates a missed packet (datapath.Upcaller).
+func (s *Switch) Upcall(u *datapath.Upcall) error {
+	snap := s.xs.Load()
+	if int(u.Key.InPort) >= len(snap.byDP) || snap.byDP[u.Key.InPort] == nil {
+		return errNoPort
+	}
+	in := snap.byDP[u.Key.InPort]
+	x := xlate{snap: snap, key: *u.Key, emit: u.Key.VlanTCI, acts: u.Actions, now: time.Now()}
+	if u.Packet != nil {
+		x.size = uint64(u.Packet.Len())
+	}
+	x.key.InPort = uint32(in.ofport)
+	x.table(in.br, 0)
+	u.Actions = x.acts
+	return nil
+}
+
+// table runs the key through one OpenFlow table of br.
+func (x *xlate) table(br *xbridge, id int) {
+	if id >= len(br.tables) || x.depth >= maxDepth {
+		return
+	}
+	for _, r := range br.tables[id] {
+		if !r.flow.Match.Matches(&x.key) {
+			continue
+		}
+		r.packets.Add(1)
+		r.bytes.Add(x.size)
+		x.actions(br, r.flow.Actions)
+		return
+	}
+	// A miss in any table drops, as in OVS.
+}
+
+func (x *xlate) actions(br *xbridge, acts []openflow.Action) {
+	in := br.ports[int(x.key.InPort)]
+	for i := range acts {
+		a := &acts[i]
+		switch a.Type {
+		case openflow.ActOutput:
+			if int(a.Port) == int(x.key.InPort) {
+				continue // OpenFlow: use IN_PORT to send back
+			}
+			x.outputOF(br, int(a.Port))
+		case openflow.ActInPort:
+			if in != nil {
+				x.output(in)
+			}
+		case openflow.ActLocal:
+			x.outputOF(br, openflow.PortLocal)
+		case openflow.ActNormal:
+			x.normal(br, in)
+		case openflow.ActFlood, openflow.ActAll:
+			for _, p := range br.flood {
+				if p != in || a.Type == openflow.ActAll {
+					x.output(p)
+				}
+			}
+		case openflow.ActDrop:
+			return
+		case openflow.ActModVlanVid:
+			pcp := x.key.VlanTCI & 0xe000
+			x.key.VlanTCI = flowtable.TCIPresent | pcp | uint16(a.Value)&0x0fff
+		case openflow.ActModVlanPcp:
+			x.key.VlanTCI = flowtable.TCIPresent | x.key.VlanTCI&0x0fff | uint16(a.Value&7)<<13
+		case openflow.ActStripVlan:
+			x.key.VlanTCI = 0
+		case openflow.ActPushVlan:
+			if x.key.VlanTCI&flowtable.TCIPresent == 0 {
+				x.key.VlanTCI = flowtable.TCIPresent
+			}
+		case openflow.ActModDlSrc:
+			x.key.DlSrc = a.MAC
+			x.acts = append(x.acts, datapath.Action{Kind: datapath.ActSetEthSrc, Arg: datapath.MACArg(a.MAC)})
+		case openflow.ActModDlDst:
+			x.key.DlDst = a.MAC
+			x.acts = append(x.acts, datapath.Action{Kind: datapath.ActSetEthDst, Arg: datapath.MACArg(a.MAC)})
+		case openflow.ActResubmit, openflow.ActGotoTable:
+			saved := x.key.InPort
+			if a.Type == openflow.ActResubmit && a.Port != openflow.PortInPort && a.Port != 0 {
+				x.key.InPort = a.Port
+			}
+			x.depth++
+			x.table(br, int(a.Table))
+			x.depth--
+			x.key.InPort = saved
+			if a.Type == openflow.ActGotoTable {
+				return
+			}
+		}
+	}
+}
+
+func (x *xlate) outputOF(br *xbridge, ofport int) {
+	if p := br.ports[ofport]; p != nil {
+		x.output(p)
+	}
+}
+
+// output emits the VLAN changes the key asks for, then sends to p (or, for
+// a patch port, continues in the peer bridge).
+func (x *xlate) output(p *xport) {
+	if p.peer != nil {
+		x.patch(p.peer)
+		return
+	}
+	if p.dp == 0 {
+		return
+	}
+	x.commitVLAN()
+	x.acts = append(x.acts, datapath.Output(p.dp))
+}
+
+// patch continues translation in the peer's bridge as if the packet had
+// arrived on the peer port.
+func (x *xlate) patch(peer *xport) {
+	if x.depth >= maxDepth {
+		return
+	}
+	saved := x.key
+	x.key.InPort = uint32(peer.ofport)
+	x.depth++
+	x.table(peer.br, 0)
+	x.depth--
+	x.key = saved
+}
+
+// commitVLAN makes the emitted packet's outer tag match x.key.VlanTCI.
+func (x *xlate) commitVLAN() {
+	want := x.key.VlanTCI
+	if want&flowtable.TCIPresent == 0 {
+		want = 0
+	}
+	switch {
+	case want == x.emit:
+	case want == 0:
+		x.acts = append(x.acts, datapath.PopVLAN())
+	case x.emit == 0:
+		x.acts = append(x.acts, datapath.PushVLAN(flowtable.EthTypeVLAN, want&^flowtable.TCIPresent))
+	default:
+		x.acts = append(x.acts, datapath.SetVLAN(want&^flowtable.TCIPresent))
+	}
+	x.emit = want
+}
+
+// normal is the NORMAL action: a learning L2 switch with VLANs.
+func (x *xlate) normal(br *xbridge, in *xport) {
+	if in == nil {
+		return
+	}
+	dst := x.key.DlDst
+	// 802.1D reserved addresses (STP, LACP, ...) are never forwarded.
+	if dst[0] == 0x01 && dst[1] == 0x80 && dst[2] == 0xc2 && dst[3] == 0 && dst[4] == 0 && dst[5]&0xf0 == 0 {
+		return
+	}
+	vlan, ok := in.vlan.input(x.key.VlanTCI)
+	if !ok {
+		return
+	}
+	if x.key.DlSrc[0]&1 == 0 && br.macs.learn(vlan, x.key.DlSrc, in.ofport, x.now) {
+		br.changed()
+	}
+	pcp := (x.key.VlanTCI >> 13) & 7
+	if x.key.VlanTCI&flowtable.TCIPresent == 0 {
+		pcp = 0
+	}
+	saved := x.key.VlanTCI
+	defer func() { x.key.VlanTCI = saved }()
+	if dst[0]&1 == 0 {
+		if of := br.macs.lookup(vlan, dst, x.now); of != 0 {
+			out := br.ports[of]
+			if out == nil || out == in || !out.vlan.carries(vlan) {
+				return // no hairpin
+			}
+			x.key.VlanTCI = out.vlan.output(vlan, pcp)
+			x.output(out)
+			return
+		}
+	}
+	for _, out := range br.flood {
+		if out == in || !out.vlan.carries(vlan) {
+			continue
+		}
+		x.key.VlanTCI = out.vlan.output(vlan, pcp)
+		x.output(out)
+	}
+}

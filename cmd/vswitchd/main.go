@@ -1,0 +1,201 @@
+// Command vswitchd is the vswitch daemon: it opens the configuration store,
+// starts the PMDs, reconciles the datapath to the store and serves gRPC.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"vswitch/api"
+	"vswitch/bridge"
+	"vswitch/datapath"
+	"vswitch/store"
+)
+
+type options struct {
+	db, runDir, pmdCores, mem, pmdPoll, socketGroup, logLevel string
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var o options
+	flag.StringVar(&o.db, "db", "/var/lib/vswitch/conf.db", "configuration store (bbolt file)")
+	flag.StringVar(&o.runDir, "run-dir", "/run/vswitch", "directory for the control socket and every other per-instance path")
+	flag.StringVar(&o.pmdCores, "pmd-cores", "", "CPUs to run PMD threads on, e.g. 1 or 2,3 or 2-5 (default: the last CPU)")
+	flag.StringVar(&o.mem, "mem", "256M", "packet buffer arena size (K, M, G suffixes)")
+	flag.StringVar(&o.pmdPoll, "pmd-poll", "auto", "auto: PMDs park on epoll when idle; always: PMDs poll without pause")
+	flag.StringVar(&o.socketGroup, "socket-group", "", "group owning the control socket (mode 0660)")
+	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see vswitchd -h)", flag.Arg(0))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", o.logLevel)
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+
+	st, err := store.Open(o.db, time.Second)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := o.applyStored(st); err != nil {
+		return err
+	}
+	cores, err := parseCPUList(o.pmdCores)
+	if err != nil {
+		return fmt.Errorf("--pmd-cores %q: %w", o.pmdCores, err)
+	}
+	mem, err := parseSize(o.mem)
+	if err != nil {
+		return fmt.Errorf("--mem %q: %w", o.mem, err)
+	}
+	if o.pmdPoll != "auto" && o.pmdPoll != "always" {
+		return fmt.Errorf("--pmd-poll %q: use auto or always", o.pmdPoll)
+	}
+	if err := os.MkdirAll(o.runDir, 0o755); err != nil {
+		return fmt.Errorf("run dir: %w", err)
+	}
+	sockPath := filepath.Join(o.runDir, "vswitchd.sock")
+	lis, err := api.Listen(sockPath, o.socketGroup)
+	if err != nil {
+		return err
+	}
+
+	dp, err := datapath.New(datapath.Config{PMDCores: cores, MemBytes: mem, PollAlways: o.pmdPoll == "always"}, nil)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	pages := "ordinary pages (no free hugepages; MADV_HUGEPAGE requested)"
+	if dp.Arena().Huge() {
+		pages = "2 MiB hugepages"
+	}
+	slog.Info("packet arena mapped", "bytes", dp.Arena().Size(), "frames", dp.Arena().Frames(), "backing", pages)
+	sw, err := bridge.New(st, dp)
+	if err != nil {
+		lis.Close()
+		dp.Stop()
+		return err
+	}
+	dp.Start()
+	pidFile := filepath.Join(o.runDir, "vswitchd.pid")
+	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+
+	srv := api.NewServer(sw)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(lis) }()
+	slog.Info("vswitchd ready", "socket", sockPath, "db", st.Path(), "pmd_cores", cores, "pmd_poll", o.pmdPoll, "gomaxprocs", runtime.GOMAXPROCS(0))
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case s := <-sig:
+		slog.Info("stopping", "signal", s.String())
+	case err = <-serveErr:
+		slog.Error("grpc server stopped", "err", err)
+	}
+	stopped := make(chan struct{})
+	go func() { srv.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		srv.Stop()
+	}
+	sw.Close()
+	dp.Stop()
+	os.Remove(sockPath)
+	os.Remove(pidFile)
+	return err
+}
+
+// applyStored fills options not given on the command line from the store's
+// Open_vSwitch other_config: flags win, otherwise the store wins.
+func (o *options) applyStored(st *store.Store) error {
+	c, err := st.Load()
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for key, dst := range map[string]*string{"pmd-cores": &o.pmdCores, "mem": &o.mem, "pmd-poll": &o.pmdPoll} {
+		if v, ok := c.Settings[key]; ok && !set[key] {
+			*dst = v
+		}
+	}
+	return nil
+}
+
+// parseCPUList reads "1", "0,2", "2-5"; empty means the last CPU.
+func parseCPUList(s string) ([]int, error) {
+	n := runtime.NumCPU()
+	if strings.TrimSpace(s) == "" {
+		return []int{n - 1}, nil
+	}
+	var out []int
+	seen := map[int]bool{}
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(hi)
+		}
+		if err != nil || a > b || a < 0 {
+			return nil, errors.New("want a CPU list like 1 or 0,2 or 2-5")
+		}
+		for c := a; c <= b; c++ {
+			if c >= n {
+				return nil, fmt.Errorf("CPU %d does not exist (this machine has %d)", c, n)
+			}
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+// parseSize reads "256M", "1G", "64MiB" or a byte count.
+func parseSize(s string) (int, error) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "IB"), "B")
+	mult := 1
+	switch {
+	case strings.HasSuffix(t, "K"):
+		mult = 1 << 10
+	case strings.HasSuffix(t, "M"):
+		mult = 1 << 20
+	case strings.HasSuffix(t, "G"):
+		mult = 1 << 30
+	}
+	if mult > 1 {
+		t = t[:len(t)-1]
+	}
+	v, err := strconv.Atoi(t)
+	if err != nil || v <= 0 {
+		return 0, errors.New("want a size like 256M or 1G")
+	}
+	if v*mult < 1<<20 {
+		return 0, errors.New("at least 1M is needed")
+	}
+	return v * mult, nil
+}

@@ -1,0 +1,96 @@
+package datapath
+
+import "encoding/binary"
+
+// ActionKind is a datapath action: what the slow path compiled a flow into.
+type ActionKind uint8
+
+const (
+	// ActOutput queues the packet on datapath port Port.
+	ActOutput ActionKind = iota + 1
+	// ActPushVLAN inserts an outer tag: TPID in Arg>>16, TCI in Arg&0xffff.
+	ActPushVLAN
+	// ActPopVLAN removes the outer tag, if any.
+	ActPopVLAN
+	// ActSetVLAN rewrites the TCI of the outer tag to Arg&0xffff.
+	ActSetVLAN
+	// ActSetEthSrc and ActSetEthDst write the MAC in the low 48 bits of Arg.
+	ActSetEthSrc
+	ActSetEthDst
+)
+
+// Action is one datapath action; a flow's actions are a pointer-free slice
+// of these so flow tables cost the garbage collector nothing.
+type Action struct {
+	Kind ActionKind
+	_    [3]byte
+	Port uint32
+	Arg  uint64
+}
+
+// Output returns an output action.
+func Output(port uint32) Action { return Action{Kind: ActOutput, Port: port} }
+
+// PushVLAN returns an action pushing a tag with the given TPID and TCI.
+func PushVLAN(tpid, tci uint16) Action {
+	return Action{Kind: ActPushVLAN, Arg: uint64(tpid)<<16 | uint64(tci)}
+}
+
+// PopVLAN returns an action removing the outer tag.
+func PopVLAN() Action { return Action{Kind: ActPopVLAN} }
+
+// SetVLAN returns an action rewriting the outer tag's TCI.
+func SetVLAN(tci uint16) Action { return Action{Kind: ActSetVLAN, Arg: uint64(tci)} }
+
+// MACArg packs a MAC into an action argument.
+func MACArg(mac [6]byte) uint64 {
+	var b [8]byte
+	copy(b[2:], mac[:])
+	return binary.BigEndian.Uint64(b[:])
+}
+
+func isVLANType(t uint16) bool { return t == 0x8100 || t == 0x88a8 }
+
+// apply runs a non-output action on p. It reports false if the packet can't
+// take it (no room, no tag where one is needed) so the caller drops it.
+func apply(a *Action, p *Packet) bool {
+	switch a.Kind {
+	case ActPushVLAN:
+		if p.Len() < 14 {
+			return false
+		}
+		h, err := p.Push(4)
+		if err != nil {
+			return false
+		}
+		copy(h[:12], h[4:16])
+		binary.BigEndian.PutUint16(h[12:], uint16(a.Arg>>16))
+		binary.BigEndian.PutUint16(h[14:], uint16(a.Arg))
+	case ActPopVLAN:
+		d := p.Data()
+		if len(d) < 18 || !isVLANType(binary.BigEndian.Uint16(d[12:])) {
+			return true
+		}
+		copy(d[4:16], d[:12])
+		_ = p.Pull(4)
+	case ActSetVLAN:
+		d := p.Data()
+		if len(d) < 18 || !isVLANType(binary.BigEndian.Uint16(d[12:])) {
+			return false
+		}
+		binary.BigEndian.PutUint16(d[14:], uint16(a.Arg))
+	case ActSetEthSrc, ActSetEthDst:
+		d := p.Data()
+		if len(d) < 14 {
+			return false
+		}
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], a.Arg)
+		if a.Kind == ActSetEthDst {
+			copy(d[0:6], b[2:])
+		} else {
+			copy(d[6:12], b[2:])
+		}
+	}
+	return true
+}

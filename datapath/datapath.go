@@ -1,0 +1,283 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"vswitch/flowtable"
+)
+
+// MaxPorts bounds datapath port numbers (shared by all bridges).
+const MaxPorts = 1 << 16
+
+// Upcall is what a PMD hands the slow path on a flow-cache miss. The slow
+// path appends the datapath actions for Key to Actions; it must not keep any
+// of these pointers after returning.
+type Upcall struct {
+	PMD     int
+	Key     *flowtable.Key
+	Packet  *Packet
+	Actions []Action
+}
+
+// Upcaller translates a missed packet through the OpenFlow pipeline.
+type Upcaller interface {
+	Upcall(u *Upcall) error
+}
+
+// Config sets up a datapath.
+type Config struct {
+	// PMDCores lists the CPU each PMD is pinned to; -1 leaves one unpinned.
+	PMDCores []int
+	// MemBytes is the packet arena size.
+	MemBytes int
+	// PollAlways disables idle parking (OVS's behaviour: burn the core).
+	PollAlways bool
+	// UpcallBudget caps upcalls per PMD iteration (default 64); packets
+	// over it are dropped and counted as lost upcalls.
+	UpcallBudget int
+}
+
+// Datapath is the one datapath of a vswitchd: the ports of every bridge,
+// numbered datapath-wide, and the PMDs that poll them.
+type Datapath struct {
+	cfg   Config
+	arena *Arena
+	pool  *Pool
+	up    Upcaller
+
+	mu    sync.Mutex // serialises control-plane changes
+	ports map[uint32]*dpPort
+	snap  atomic.Pointer[snapshot]
+	gen   atomic.Uint64
+	pmds  []*pmd
+
+	started bool
+}
+
+// dpPort is a port as the datapath holds it.
+type dpPort struct {
+	no   uint32
+	port Port
+	// rxErrors counts frames the datapath refused (too short to classify,
+	// invalid source MAC): the backend delivered them, we dropped them.
+	rxErrors atomic.Uint64
+}
+
+// snapshot is the immutable view PMDs run on; replaced, never mutated.
+type snapshot struct {
+	ports []*dpPort // indexed by port number; nil gaps
+	rxqs  [][]rxq   // per PMD
+}
+
+type rxq struct {
+	port *dpPort
+	q    int
+}
+
+// New maps the packet arena and prepares (but does not start) the PMDs.
+func New(cfg Config, up Upcaller) (*Datapath, error) {
+	if len(cfg.PMDCores) == 0 {
+		return nil, errors.New("datapath: at least one PMD core is required")
+	}
+	if cfg.UpcallBudget <= 0 {
+		cfg.UpcallBudget = 64
+	}
+	arena, err := NewArena(cfg.MemBytes)
+	if err != nil {
+		return nil, err
+	}
+	d := &Datapath{cfg: cfg, arena: arena, pool: NewPool(arena), up: up, ports: map[uint32]*dpPort{}}
+	d.snap.Store(&snapshot{rxqs: make([][]rxq, len(cfg.PMDCores))})
+	for i, core := range cfg.PMDCores {
+		p, err := newPMD(d, i, core)
+		if err != nil {
+			d.closePMDs()
+			arena.Close()
+			return nil, err
+		}
+		d.pmds = append(d.pmds, p)
+	}
+	return d, nil
+}
+
+// SetUpcaller sets the slow path; call it before Start.
+func (d *Datapath) SetUpcaller(u Upcaller) { d.up = u }
+
+// Arena returns the packet arena (to report hugepage use, register UMEMs).
+func (d *Datapath) Arena() *Arena { return d.arena }
+
+// Pool returns the packet pool.
+func (d *Datapath) Pool() *Pool { return d.pool }
+
+// Start launches the PMD goroutines. GOMAXPROCS is raised to PMDs+1 so the
+// control plane always has a thread.
+func (d *Datapath) Start() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.started {
+		return
+	}
+	d.started = true
+	if want := len(d.pmds) + 1; runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
+	for _, p := range d.pmds {
+		go p.run()
+	}
+}
+
+// Stop stops the PMDs, closes every port and unmaps the arena.
+func (d *Datapath) Stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.pmds {
+		p.stop.Store(true)
+		p.wake()
+	}
+	if d.started {
+		for _, p := range d.pmds {
+			<-p.done
+		}
+	}
+	for no, p := range d.ports {
+		p.port.Close()
+		delete(d.ports, no)
+	}
+	d.closePMDs()
+	d.arena.Close()
+}
+
+func (d *Datapath) closePMDs() {
+	for _, p := range d.pmds {
+		p.close()
+	}
+}
+
+// AddPort gives p the lowest free datapath port number and starts polling it.
+func (d *Datapath) AddPort(p Port) (uint32, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for no := uint32(1); no < MaxPorts; no++ {
+		if _, used := d.ports[no]; !used {
+			d.ports[no] = &dpPort{no: no, port: p}
+			d.publish()
+			return no, nil
+		}
+	}
+	return 0, fmt.Errorf("datapath: all %d port numbers in use", MaxPorts-1)
+}
+
+// RemovePort stops polling a port, waits until no PMD can touch it, then
+// closes it.
+func (d *Datapath) RemovePort(no uint32) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.ports[no]
+	if !ok {
+		return fmt.Errorf("datapath: no port %d", no)
+	}
+	delete(d.ports, no)
+	d.publish()
+	d.synchronize()
+	return p.port.Close()
+}
+
+// PortStats returns a port's backend counters plus the datapath's own.
+func (d *Datapath) PortStats(no uint32) (PortStats, bool) {
+	s := d.snap.Load()
+	if int(no) >= len(s.ports) || s.ports[no] == nil {
+		return PortStats{}, false
+	}
+	p := s.ports[no]
+	st := p.port.Stats()
+	st.RxErrors += p.rxErrors.Load()
+	return st, true
+}
+
+// Invalidate makes every PMD drop its cached flows before its next packet:
+// the control plane calls it after any change to what the pipeline decides.
+func (d *Datapath) Invalidate() { d.gen.Add(1) }
+
+// Inject sends a packet (taken from Pool().Get) out of a port from the
+// control plane; the port's tx queue len(PMDs) is reserved for that.
+func (d *Datapath) Inject(no uint32, pkt *Packet) error {
+	s := d.snap.Load()
+	if int(no) >= len(s.ports) || s.ports[no] == nil {
+		d.pool.Put(pkt)
+		return fmt.Errorf("datapath: no port %d", no)
+	}
+	c := d.pool.NewCache()
+	var b Batch
+	b.Add(pkt)
+	s.ports[no].port.Tx(len(d.pmds), &b, c)
+	c.Flush()
+	return nil
+}
+
+// publish builds a new snapshot from d.ports, assigning rx queues to PMDs
+// round-robin in port order, and wakes parked PMDs to pick it up.
+func (d *Datapath) publish() {
+	max := uint32(0)
+	for no := range d.ports {
+		max = maxU32(max, no)
+	}
+	s := &snapshot{ports: make([]*dpPort, max+1), rxqs: make([][]rxq, len(d.pmds))}
+	next := 0
+	for no := uint32(0); no <= max; no++ {
+		p := d.ports[no]
+		if p == nil {
+			continue
+		}
+		s.ports[no] = p
+		for q := 0; q < p.port.RxQueues(); q++ {
+			s.rxqs[next] = append(s.rxqs[next], rxq{port: p, q: q})
+			next = (next + 1) % len(d.pmds)
+		}
+	}
+	d.snap.Store(s)
+	d.Invalidate()
+	for _, p := range d.pmds {
+		p.wake()
+	}
+}
+
+// synchronize returns once every PMD has finished an iteration begun after
+// the last publish, or is parked (a parked PMD reloads before touching ports).
+func (d *Datapath) synchronize() {
+	if !d.started {
+		return
+	}
+	seqs := make([]uint64, len(d.pmds))
+	for i, p := range d.pmds {
+		seqs[i] = p.seq.Load()
+	}
+	for i, p := range d.pmds {
+		for p.seq.Load() < seqs[i]+2 && !p.parked.Load() && !p.exited.Load() {
+			p.wake()
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
+// PMDStats returns each PMD's counters.
+func (d *Datapath) PMDStats() []PMDStats {
+	out := make([]PMDStats, len(d.pmds))
+	for i, p := range d.pmds {
+		out[i] = p.stats.load()
+		out[i].ID = i
+		out[i].Core = p.core
+	}
+	return out
+}
+
+func maxU32(a, b uint32) uint32 {
+	if a > b {
+		return a
+	}
+	return b
+}
