@@ -59,10 +59,10 @@ func apply(a *Action, p *Packet) bool {
 		if p.Len() < 14 {
 			return false
 		}
-		h, err := p.Push(4)
-		if err != nil {
+		if _, err := p.Push(4); err != nil {
 			return false
 		}
+		h := p.Data()
 		copy(h[:12], h[4:16])
 		binary.BigEndian.PutUint16(h[12:], uint16(a.Arg>>16))
 		binary.BigEndian.PutUint16(h[14:], uint16(a.Arg))

@@ -133,7 +133,10 @@ func (p *pmd) pin() {
 			slog.Warn("pmd: cannot pin to core", "pmd", p.id, "core", p.core, "err", err)
 		}
 	}
-	name := []byte(fmt.Sprintf("pmd-c%02d\x00", max(p.core, 0)))
+	name := []byte(fmt.Sprintf("pmd-c%02d\x00", p.core))
+	if p.core < 0 {
+		name = []byte(fmt.Sprintf("pmd-u%02d\x00", p.id))
+	}
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
 }
 
