@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"vswitch/datapath"
@@ -77,5 +78,19 @@ type FlowView struct {
 	Duration time.Duration
 	Packets  uint64
 	Bytes    uint64
-	Text     string // match and actions in flow syntax, without table/priority/cookie
+	Text     string // "MATCH actions=ACTIONS" in flow syntax, without table/priority/cookie
+}
+
+// kindError carries a one-line message for the operator and the kind the
+// API layer maps to a status code.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+func errorf(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
 }

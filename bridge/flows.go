@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -39,7 +38,7 @@ func (s *Switch) saveFlows(b *bridge, rules []*rule) error {
 	return s.st.Update(func(c *store.Config) error {
 		bc := findBridge(c, b.name)
 		if bc == nil {
-			return fmt.Errorf("%w: no bridge named %s", ErrNotFound, b.name)
+			return errorf(ErrNotFound, "no bridge named %s", b.name)
 		}
 		bc.Flows = texts
 		return nil
@@ -57,10 +56,10 @@ func (s *Switch) AddFlow(brName, text string) error {
 	}
 	f, err := openflow.ParseFlow(text, portNamer{b})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return errorf(ErrInvalid, "%v", err)
 	}
 	if f.Table > 254 {
-		return fmt.Errorf("%w: table %d out of range (0 to 254)", ErrInvalid, f.Table)
+		return errorf(ErrInvalid, "table %d out of range (0 to 254)", f.Table)
 	}
 	nr := &rule{flow: f, added: time.Now()}
 	rules := slices.Clone(b.rules)
@@ -94,7 +93,7 @@ func (s *Switch) DelFlows(brName, match string, strict bool) error {
 	}
 	m, table, prio, cookie, cookieMask, err := openflow.ParseMatch(match, portNamer{b})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return errorf(ErrInvalid, "%v", err)
 	}
 	if strict && prio < 0 {
 		prio = 32768
@@ -145,7 +144,7 @@ func (s *Switch) DumpFlows(brName string) ([]FlowView, error) {
 		out = append(out, FlowView{
 			Table: int(f.Table), Priority: int(f.Priority), Cookie: f.Cookie,
 			Duration: now.Sub(r.added), Packets: r.packets.Load(), Bytes: r.bytes.Load(),
-			Text: f.MatchString(portNamer{b}) + " actions=" + openflow.FormatActions(f.Actions, portNamer{b}),
+			Text: f.Match.Format(portNamer{b}) + " actions=" + openflow.FormatActions(f.Actions, portNamer{b}),
 		})
 	}
 	return out, nil

@@ -18,7 +18,7 @@ func (s *Switch) Set(table, record string, settings []Setting) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(settings) == 0 {
-		return fmt.Errorf("%w: set %s %s: nothing to set", ErrInvalid, table, record)
+		return errorf(ErrInvalid, "set %s %s: nothing to set", table, record)
 	}
 	switch strings.ToLower(table) {
 	case "bridge":
@@ -28,7 +28,7 @@ func (s *Switch) Set(table, record string, settings []Setting) error {
 	case "open_vswitch":
 		return s.setGlobal(record, settings)
 	}
-	return fmt.Errorf("%w: unknown table %q (valid: Bridge, Port, Interface, Open_vSwitch)", ErrInvalid, table)
+	return errorf(ErrInvalid, "unknown table %q (valid: Bridge, Port, Interface, Open_vSwitch)", table)
 }
 
 func setMap(m map[string]string, key, value string) map[string]string {
@@ -48,7 +48,7 @@ func setMap(m map[string]string, key, value string) map[string]string {
 }
 
 func unknownColumn(table, col string, valid ...string) error {
-	return fmt.Errorf("%w: table %s has no column %q (valid: %s)", ErrInvalid, table, col, joinComma(valid))
+	return errorf(ErrInvalid, "table %s has no column %q (valid: %s)", table, col, joinComma(valid))
 }
 
 func (s *Switch) setBridge(name string, settings []Setting) error {
@@ -61,13 +61,13 @@ func (s *Switch) setBridge(name string, settings []Setting) error {
 		switch {
 		case st.Column == "fail_mode" && st.Key == "":
 			if st.Value != "" && st.Value != "standalone" && st.Value != "secure" {
-				return fmt.Errorf("%w: bridge %s: fail_mode %q (valid: standalone, secure)", ErrInvalid, name, st.Value)
+				return errorf(ErrInvalid, "bridge %s: fail_mode %q (valid: standalone, secure)", name, st.Value)
 			}
 			failMode = st.Value
 		case st.Column == "other_config" && st.Key != "":
 			if st.Key == "mac-aging-time" || st.Key == "mac-table-size" {
 				if v, err := strconv.Atoi(st.Value); st.Value != "" && (err != nil || v <= 0) {
-					return fmt.Errorf("%w: bridge %s: other_config:%s must be a positive number", ErrInvalid, name, st.Key)
+					return errorf(ErrInvalid, "bridge %s: other_config:%s must be a positive number", name, st.Key)
 				}
 			}
 			other = setMap(other, st.Key, st.Value)
@@ -92,7 +92,7 @@ func (s *Switch) setBridge(name string, settings []Setting) error {
 func (s *Switch) setPort(table, name string, settings []Setting) error {
 	p, ok := s.ports[name]
 	if !ok {
-		return fmt.Errorf("%w: no %s named %s", ErrNotFound, table, name)
+		return errorf(ErrNotFound, "no %s named %s", table, name)
 	}
 	pc := clonePort(p.cfg)
 	for _, st := range settings {
@@ -101,7 +101,7 @@ func (s *Switch) setPort(table, name string, settings []Setting) error {
 		}
 	}
 	if p.ofport == ofportLocal && pc.Interface.Type != "internal" {
-		return fmt.Errorf("%w: interface %s is bridge %s's own internal port; its type cannot change", ErrInvalid, name, p.br.name)
+		return errorf(ErrInvalid, "interface %s is bridge %s's own internal port; its type cannot change", name, p.br.name)
 	}
 	if err := validatePort(&pc); err != nil {
 		return err
@@ -159,10 +159,10 @@ func emptyValue(v string) bool { v = strings.TrimSpace(v); return v == "" || v =
 func parseInt(col, v string, lo, hi int) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
-		return 0, fmt.Errorf("%w: %s %q is not a number", ErrInvalid, col, v)
+		return 0, errorf(ErrInvalid, "%s %q is not a number", col, v)
 	}
 	if n < lo || n > hi {
-		return 0, fmt.Errorf("%w: %s %d out of range (%d to %d)", ErrInvalid, col, n, lo, hi)
+		return 0, errorf(ErrInvalid, "%s %d out of range (%d to %d)", col, n, lo, hi)
 	}
 	return n, nil
 }
@@ -229,7 +229,7 @@ var globalKeys = []string{"mem", "pmd-cores", "pmd-poll"}
 
 func (s *Switch) setGlobal(record string, settings []Setting) error {
 	if record != "." && record != "" {
-		return fmt.Errorf("%w: table Open_vSwitch has one record, \".\"", ErrInvalid)
+		return errorf(ErrInvalid, "table Open_vSwitch has one record, \".\"")
 	}
 	var upd []Setting
 	for _, st := range settings {
@@ -237,7 +237,7 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 			return unknownColumn("Open_vSwitch", st.Column, "other_config:KEY")
 		}
 		if !slices.Contains(globalKeys, st.Key) {
-			return fmt.Errorf("%w: unknown other_config key %q (valid: %s)", ErrInvalid, st.Key, joinComma(globalKeys))
+			return errorf(ErrInvalid, "unknown other_config key %q (valid: %s)", st.Key, joinComma(globalKeys))
 		}
 		upd = append(upd, st)
 	}
@@ -283,7 +283,7 @@ func (s *Switch) Get(table, record, column string) (string, error) {
 	case "port", "interface":
 		p, ok := s.ports[record]
 		if !ok {
-			return "", fmt.Errorf("%w: no %s named %s", ErrNotFound, strings.ToLower(table), record)
+			return "", errorf(ErrNotFound, "no %s named %s", strings.ToLower(table), record)
 		}
 		return s.getPortColumn(strings.ToLower(table), p, col, key, hasKey)
 	case "open_vswitch":
@@ -296,7 +296,7 @@ func (s *Switch) Get(table, record, column string) (string, error) {
 		}
 		return mapValue(c.Settings, key, hasKey, ".", col)
 	}
-	return "", fmt.Errorf("%w: unknown table %q (valid: Bridge, Port, Interface, Open_vSwitch)", ErrInvalid, table)
+	return "", errorf(ErrInvalid, "unknown table %q (valid: Bridge, Port, Interface, Open_vSwitch)", table)
 }
 
 func (s *Switch) getPortColumn(table string, p *port, col, key string, hasKey bool) (string, error) {
@@ -381,7 +381,7 @@ func mapValue(m map[string]string, key string, hasKey bool, record, col string) 
 	if hasKey {
 		v, ok := m[key]
 		if !ok {
-			return "", fmt.Errorf("%w: no key %q in %s record %q column %s", ErrNotFound, key, col, record, col)
+			return "", errorf(ErrNotFound, "no key %q in %s record %q column %s", key, col, record, col)
 		}
 		return atom(v), nil
 	}

@@ -150,11 +150,11 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
 func checkName(kind, name string, kernel bool) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: %s name is empty", ErrInvalid, kind)
+		return errorf(ErrInvalid, "%s name is empty", kind)
 	case kernel && len(name) > maxNameLen:
-		return fmt.Errorf("%w: %s name %q is too long (%d characters, at most %d)", ErrInvalid, kind, name, len(name), maxNameLen)
+		return errorf(ErrInvalid, "%s name %q is too long (%d characters, at most %d)", kind, name, len(name), maxNameLen)
 	case !nameRE.MatchString(name) || name == "." || name == "..":
-		return fmt.Errorf("%w: %s name %q has characters other than letters, digits, '_', '.', ':' and '-'", ErrInvalid, kind, name)
+		return errorf(ErrInvalid, "%s name %q has characters other than letters, digits, '_', '.', ':' and '-'", kind, name)
 	}
 	return nil
 }
@@ -171,10 +171,10 @@ func (s *Switch) AddBridge(name string, mayExist bool) error {
 		if mayExist {
 			return nil
 		}
-		return fmt.Errorf("%w: bridge %s already exists", ErrExists, name)
+		return errorf(ErrExists, "bridge %s already exists", name)
 	}
 	if p, ok := s.ports[name]; ok {
-		return fmt.Errorf("%w: cannot create bridge %s: a port named %s exists on bridge %s", ErrExists, name, name, p.br.name)
+		return errorf(ErrExists, "cannot create bridge %s: a port named %s exists on bridge %s", name, name, p.br.name)
 	}
 	bc := store.Bridge{Name: name, Flows: []string{"priority=0,actions=NORMAL"}}
 	local := store.Port{Name: name, Interface: store.Interface{Type: "internal", Ofport: ofportLocal}}
@@ -207,7 +207,7 @@ func (s *Switch) DelBridge(name string, ifExists bool) error {
 		if ifExists {
 			return nil
 		}
-		return fmt.Errorf("%w: no bridge named %s", ErrNotFound, name)
+		return errorf(ErrNotFound, "no bridge named %s", name)
 	}
 	err := s.st.Update(func(c *store.Config) error {
 		c.Bridges = slices.DeleteFunc(c.Bridges, func(bc store.Bridge) bool { return bc.Name == name })
@@ -236,7 +236,7 @@ func (s *Switch) ListBridges() []string {
 func (s *Switch) bridge(name string) (*bridge, error) {
 	b, ok := s.bridges[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: no bridge named %s", ErrNotFound, name)
+		return nil, errorf(ErrNotFound, "no bridge named %s", name)
 	}
 	return b, nil
 }
@@ -253,10 +253,10 @@ func (s *Switch) AddPort(brName string, spec PortSpec, mayExist bool) error {
 		if mayExist && p.br == b {
 			return nil
 		}
-		return fmt.Errorf("%w: cannot create a port named %s because a port named %s already exists on bridge %s", ErrExists, spec.Name, spec.Name, p.br.name)
+		return errorf(ErrExists, "cannot create a port named %s because a port named %s already exists on bridge %s", spec.Name, spec.Name, p.br.name)
 	}
 	if _, ok := s.bridges[spec.Name]; ok {
-		return fmt.Errorf("%w: cannot create a port named %s because a bridge named %s exists", ErrExists, spec.Name, spec.Name)
+		return errorf(ErrExists, "cannot create a port named %s because a bridge named %s exists", spec.Name, spec.Name)
 	}
 	pc := store.Port{
 		Name: spec.Name, Tag: spec.Tag, Trunks: spec.Trunks, VlanMode: spec.VlanMode,
@@ -274,7 +274,7 @@ func (s *Switch) AddPort(brName string, spec PortSpec, mayExist bool) error {
 	err = s.st.Update(func(c *store.Config) error {
 		bc := findBridge(c, brName)
 		if bc == nil {
-			return fmt.Errorf("%w: no bridge named %s", ErrNotFound, brName)
+			return errorf(ErrNotFound, "no bridge named %s", brName)
 		}
 		bc.Ports = append(bc.Ports, pc)
 		return nil
@@ -298,7 +298,7 @@ func validatePort(pc *store.Port) error {
 		typ = "system"
 	}
 	if !slices.Contains(Types(), typ) {
-		return fmt.Errorf("%w: unknown interface type %q (valid types: %s)", ErrInvalid, typ, joinComma(Types()))
+		return errorf(ErrInvalid, "unknown interface type %q (valid types: %s)", typ, joinComma(Types()))
 	}
 	if err := checkName("port", pc.Name, typ != "patch"); err != nil {
 		return err
@@ -306,37 +306,37 @@ func validatePort(pc *store.Port) error {
 	if typ == "patch" {
 		for k := range pc.Interface.Options {
 			if k != "peer" {
-				return fmt.Errorf("%w: interface %s: unknown option %q for type patch (valid: peer)", ErrInvalid, pc.Name, k)
+				return errorf(ErrInvalid, "interface %s: unknown option %q for type patch (valid: peer)", pc.Name, k)
 			}
 		}
 		if pc.Interface.Options["peer"] == "" {
-			return fmt.Errorf("%w: interface %s: type patch needs options:peer=PORT", ErrInvalid, pc.Name)
+			return errorf(ErrInvalid, "interface %s: type patch needs options:peer=PORT", pc.Name)
 		}
 		if pc.Interface.Options["peer"] == pc.Name {
-			return fmt.Errorf("%w: interface %s: a patch port cannot be its own peer", ErrInvalid, pc.Name)
+			return errorf(ErrInvalid, "interface %s: a patch port cannot be its own peer", pc.Name)
 		}
 	} else if err := netdev.ValidateOptions(typ, pc.Interface.Options); err != nil {
-		return fmt.Errorf("%w: interface %s: %v", ErrInvalid, pc.Name, err)
+		return errorf(ErrInvalid, "interface %s: %v", pc.Name, err)
 	}
 	if pc.Tag != nil && (*pc.Tag < 0 || *pc.Tag > 4095) {
-		return fmt.Errorf("%w: port %s: tag %d out of range (0 to 4095)", ErrInvalid, pc.Name, *pc.Tag)
+		return errorf(ErrInvalid, "port %s: tag %d out of range (0 to 4095)", pc.Name, *pc.Tag)
 	}
 	for _, t := range pc.Trunks {
 		if t < 0 || t > 4095 {
-			return fmt.Errorf("%w: port %s: trunk VLAN %d out of range (0 to 4095)", ErrInvalid, pc.Name, t)
+			return errorf(ErrInvalid, "port %s: trunk VLAN %d out of range (0 to 4095)", pc.Name, t)
 		}
 	}
 	if pc.VlanMode != "" && !slices.Contains(vlanModes, pc.VlanMode) {
-		return fmt.Errorf("%w: port %s: unknown vlan_mode %q (valid: %s)", ErrInvalid, pc.Name, pc.VlanMode, joinComma(vlanModes))
+		return errorf(ErrInvalid, "port %s: unknown vlan_mode %q (valid: %s)", pc.Name, pc.VlanMode, joinComma(vlanModes))
 	}
 	if (pc.VlanMode == modeAccess || pc.VlanMode == modeNativeTagged || pc.VlanMode == modeNativeUntagged) && pc.Tag == nil {
-		return fmt.Errorf("%w: port %s: vlan_mode %s needs a tag", ErrInvalid, pc.Name, pc.VlanMode)
+		return errorf(ErrInvalid, "port %s: vlan_mode %s needs a tag", pc.Name, pc.VlanMode)
 	}
 	if m := pc.Interface.MTURequest; m != 0 && (m < 68 || m > 65535) {
-		return fmt.Errorf("%w: interface %s: mtu_request %d out of range (68 to 65535)", ErrInvalid, pc.Name, m)
+		return errorf(ErrInvalid, "interface %s: mtu_request %d out of range (68 to 65535)", pc.Name, m)
 	}
 	if r := pc.Interface.OfportRequest; r != 0 && (r < 1 || r > maxOfport) {
-		return fmt.Errorf("%w: interface %s: ofport_request %d out of range (1 to %d)", ErrInvalid, pc.Name, r, maxOfport)
+		return errorf(ErrInvalid, "interface %s: ofport_request %d out of range (1 to %d)", pc.Name, r, maxOfport)
 	}
 	return nil
 }
@@ -361,7 +361,7 @@ func (b *bridge) assignOfport(request int, self *port) (int, error) {
 			return n, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: bridge %s has no free OpenFlow port number", ErrUnavailable, b.name)
+	return 0, errorf(ErrUnavailable, "bridge %s has no free OpenFlow port number", b.name)
 }
 
 func findBridge(c *store.Config, name string) *store.Bridge {
@@ -388,12 +388,12 @@ func (s *Switch) DelPort(brName, name string, ifExists bool) error {
 			return nil
 		}
 		if brName != "" {
-			return fmt.Errorf("%w: bridge %s does not have a port %s", ErrNotFound, brName, name)
+			return errorf(ErrNotFound, "bridge %s does not have a port %s", brName, name)
 		}
-		return fmt.Errorf("%w: no port named %s", ErrNotFound, name)
+		return errorf(ErrNotFound, "no port named %s", name)
 	}
 	if p.ofport == ofportLocal {
-		return fmt.Errorf("%w: cannot delete port %s: it is bridge %s's own internal port (use del-br)", ErrInvalid, name, p.br.name)
+		return errorf(ErrInvalid, "cannot delete port %s: it is bridge %s's own internal port (use del-br)", name, p.br.name)
 	}
 	err := s.st.Update(func(c *store.Config) error {
 		bc := findBridge(c, p.br.name)
@@ -439,7 +439,7 @@ func (s *Switch) PortToBridge(name string) (string, error) {
 	defer s.mu.Unlock()
 	p, ok := s.ports[name]
 	if !ok {
-		return "", fmt.Errorf("%w: no port named %s", ErrNotFound, name)
+		return "", errorf(ErrNotFound, "no port named %s", name)
 	}
 	return p.br.name, nil
 }

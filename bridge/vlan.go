@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -117,10 +116,10 @@ func parseTrunks(s string) ([]int, error) {
 func parseVLAN(col, s string) (int, error) {
 	v, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {
-		return 0, fmt.Errorf("%w: %s %q is not a number", ErrInvalid, col, s)
+		return 0, errorf(ErrInvalid, "%s %q is not a number", col, s)
 	}
 	if v < 0 || v > 4095 {
-		return 0, fmt.Errorf("%w: %s %d out of range (0 to 4095)", ErrInvalid, col, v)
+		return 0, errorf(ErrInvalid, "%s %d out of range (0 to 4095)", col, v)
 	}
 	return v, nil
 }

@@ -57,6 +57,7 @@ type xlate struct {
 	emit  uint16        // outer TCI the packet has after the emitted actions
 	acts  []datapath.Action
 	depth int
+	tbl   int // table being run
 	size  uint64
 	now   time.Time
 }
@@ -83,6 +84,9 @@ func (x *xlate) table(br *xbridge, id int) {
 	if id >= len(br.tables) || x.depth >= maxDepth {
 		return
 	}
+	saved := x.tbl
+	defer func() { x.tbl = saved }()
+	x.tbl = id
 	for _, r := range br.tables[id] {
 		if !r.flow.Match.Matches(&x.key) {
 			continue
@@ -121,6 +125,8 @@ func (x *xlate) actions(br *xbridge, acts []openflow.Action) {
 			}
 		case openflow.ActDrop:
 			return
+		case openflow.ActController:
+			// Counted by the rule; delivery comes with the controller channel.
 		case openflow.ActModVlanVid:
 			pcp := x.key.VlanTCI & 0xe000
 			x.key.VlanTCI = flowtable.TCIPresent | pcp | uint16(a.Value)&0x0fff
@@ -140,11 +146,15 @@ func (x *xlate) actions(br *xbridge, acts []openflow.Action) {
 			x.acts = append(x.acts, datapath.Action{Kind: datapath.ActSetEthDst, Arg: datapath.MACArg(a.MAC)})
 		case openflow.ActResubmit, openflow.ActGotoTable:
 			saved := x.key.InPort
-			if a.Type == openflow.ActResubmit && a.Port != openflow.PortInPort && a.Port != 0 {
+			if a.Type == openflow.ActResubmit && a.Port != openflow.PortInPort {
 				x.key.InPort = a.Port
 			}
+			t := int(a.Table)
+			if a.Type == openflow.ActResubmit && a.Table == openflow.TableCurrent {
+				t = x.tbl
+			}
 			x.depth++
-			x.table(br, int(a.Table))
+			x.table(br, t)
 			x.depth--
 			x.key.InPort = saved
 			if a.Type == openflow.ActGotoTable {
