@@ -452,9 +452,6 @@ func (s *Switch) Show() []BridgeView {
 	for _, name := range slices.Sorted(maps.Keys(s.bridges)) {
 		b := s.bridges[name]
 		bv := BridgeView{Name: name, FailMode: b.failMode}
-		if bv.FailMode == "" {
-			bv.FailMode = "standalone"
-		}
 		ps := slices.Clone(b.ports)
 		sort.Slice(ps, func(i, j int) bool { return ps[i].cfg.Name < ps[j].cfg.Name })
 		for _, p := range ps {

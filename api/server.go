@@ -1,0 +1,472 @@
+// Package api serves the vswitch.v1 gRPC service: it validates requests,
+// calls the bridge layer and maps its errors to status codes, nothing else.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"vswitch/bridge"
+	pb "vswitch/proto/vswitch/v1"
+)
+
+// switchAPI is the part of *bridge.Switch the service uses. It exists so the
+// service can be tested against a fake switch.
+type switchAPI interface {
+	AddBridge(name string, mayExist bool) error
+	DelBridge(name string, ifExists bool) error
+	ListBridges() []string
+	AddPort(bridge string, spec bridge.PortSpec, mayExist bool) error
+	DelPort(bridge, port string, ifExists bool) error
+	ListPorts(bridge string) ([]string, error)
+	PortToBridge(port string) (string, error)
+	Set(table, record string, settings []bridge.Setting) error
+	Get(table, record, column string) (string, error)
+	Show() []bridge.BridgeView
+	FDB(bridge string) ([]bridge.FDBEntry, error)
+	FlushFDB(bridge string) error
+	AddFlow(bridge, flow string) error
+	DelFlows(bridge, match string, strict bool) error
+	DumpFlows(bridge string) ([]bridge.FlowView, error)
+}
+
+var _ switchAPI = (*bridge.Switch)(nil)
+
+// NewServer returns a gRPC server with the Vswitch service and server
+// reflection (so grpcurl works) registered. The caller serves it on a
+// listener from Listen and stops it with GracefulStop.
+func NewServer(sw *bridge.Switch) *grpc.Server {
+	return newServer(sw)
+}
+
+func newServer(sw switchAPI) *grpc.Server {
+	s := grpc.NewServer(grpc.ChainUnaryInterceptor(recoverPanics))
+	pb.RegisterVswitchServer(s, &service{sw: sw})
+	reflection.Register(s)
+	return s
+}
+
+// recoverPanics turns a panic in a handler into an Internal error: one bad
+// request must not take the daemon, and the datapath with it, down.
+func recoverPanics(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Error("api: handler panicked", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Internal, "internal error in %s: %s", info.FullMethod, oneLine(fmt.Sprint(r)))
+		}
+	}()
+	return handler(ctx, req)
+}
+
+type service struct {
+	pb.UnimplementedVswitchServer
+	sw switchAPI
+}
+
+// toStatus maps a bridge error to a gRPC status whose message is the
+// error's text on one line, so vsctl can print it as is.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	code, kind := codes.Internal, error(nil)
+	switch {
+	case errors.Is(err, bridge.ErrNotFound):
+		code, kind = codes.NotFound, bridge.ErrNotFound
+	case errors.Is(err, bridge.ErrExists):
+		code, kind = codes.AlreadyExists, bridge.ErrExists
+	case errors.Is(err, bridge.ErrInvalid):
+		code, kind = codes.InvalidArgument, bridge.ErrInvalid
+	case errors.Is(err, bridge.ErrUnavailable):
+		code, kind = codes.FailedPrecondition, bridge.ErrUnavailable
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	}
+	if code == codes.Internal {
+		slog.Warn("api: internal error", "err", err)
+	}
+	msg := oneLine(err.Error())
+	// "not found: no port named p1" -> "no port named p1": the code already
+	// says which kind it is, and ovs-vsctl's wording is what scripts (and
+	// go-openvswitch's IsPortNotExist) look for.
+	if kind != nil {
+		if rest, ok := strings.CutPrefix(msg, kind.Error()+": "); ok && rest != "" {
+			msg = rest
+		}
+	}
+	return status.Error(code, msg)
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
+}
+
+func invalid(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}
+
+// checkName rejects names that could not survive the command line and the
+// one-record-per-line output formats: empty, or with spaces or control
+// characters.
+func checkName(field, name string) error {
+	if name == "" {
+		return invalid("%s is required", field)
+	}
+	for _, r := range name {
+		if r <= ' ' || r == 0x7f {
+			return invalid("%s %q contains a space or control character", field, name)
+		}
+	}
+	return nil
+}
+
+// maxIfName is IFNAMSIZ-1: a bridge's internal port is a tap device named
+// after the bridge, so the bridge name must be a valid interface name.
+const maxIfName = 15
+
+func checkBridgeName(field, name string) error {
+	if err := checkName(field, name); err != nil {
+		return err
+	}
+	if len(name) > maxIfName {
+		return invalid("bridge %s %q is %d characters long; the limit is %d (a Linux interface name)", field, name, len(name), maxIfName)
+	}
+	if strings.Contains(name, "/") || name == "." || name == ".." {
+		return invalid("%s %q is not a valid interface name", field, name)
+	}
+	return nil
+}
+
+var tables = []string{"Bridge", "Port", "Interface", "Open_vSwitch"}
+
+func checkTable(table string) error {
+	for _, t := range tables {
+		if t == table {
+			return nil
+		}
+	}
+	if table == "" {
+		return invalid("table is required")
+	}
+	return invalid("table %q is not one of %s", table, strings.Join(tables, ", "))
+}
+
+// OpenFlow port numbers above 0xff00 (OFPP_MAX) are reserved.
+const maxOfport = 0xff00 - 1
+
+var vlanModes = []string{"access", "trunk", "native-tagged", "native-untagged"}
+
+func checkPortSpec(p *pb.PortSpec) error {
+	if p == nil {
+		return invalid("port is required")
+	}
+	if err := checkName("port.name", p.GetName()); err != nil {
+		return err
+	}
+	if p.Tag != nil && (p.GetTag() < 0 || p.GetTag() > 4095) {
+		return invalid("port.tag %d is out of range 0..4095", p.GetTag())
+	}
+	for _, t := range p.GetTrunks() {
+		if t < 0 || t > 4095 {
+			return invalid("port.trunks: VLAN %d is out of range 0..4095", t)
+		}
+	}
+	if m := p.GetMtuRequest(); m < 0 || m > 65535 {
+		return invalid("port.mtu_request %d is out of range 0..65535", m)
+	}
+	if o := p.GetOfportRequest(); o < 0 || o > maxOfport {
+		return invalid("port.ofport_request %d is out of range 1..%d", o, maxOfport)
+	}
+	if m := p.GetVlanMode(); m != "" {
+		ok := false
+		for _, v := range vlanModes {
+			ok = ok || v == m
+		}
+		if !ok {
+			return invalid("port.vlan_mode %q is not one of %s", m, strings.Join(vlanModes, ", "))
+		}
+	}
+	for k := range p.GetOptions() {
+		if k == "" {
+			return invalid("port.options: empty key")
+		}
+	}
+	for k := range p.GetExternalIds() {
+		if k == "" {
+			return invalid("port.external_ids: empty key")
+		}
+	}
+	return nil
+}
+
+func (s *service) AddBridge(_ context.Context, r *pb.AddBridgeRequest) (*pb.AddBridgeResponse, error) {
+	if err := checkBridgeName("name", r.GetName()); err != nil {
+		return nil, err
+	}
+	if err := s.sw.AddBridge(r.GetName(), r.GetMayExist()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.AddBridgeResponse{}, nil
+}
+
+func (s *service) DelBridge(_ context.Context, r *pb.DelBridgeRequest) (*pb.DelBridgeResponse, error) {
+	if err := checkName("name", r.GetName()); err != nil {
+		return nil, err
+	}
+	if err := s.sw.DelBridge(r.GetName(), r.GetIfExists()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.DelBridgeResponse{}, nil
+}
+
+func (s *service) ListBridges(context.Context, *pb.ListBridgesRequest) (*pb.ListBridgesResponse, error) {
+	return &pb.ListBridgesResponse{Names: s.sw.ListBridges()}, nil
+}
+
+func (s *service) AddPort(_ context.Context, r *pb.AddPortRequest) (*pb.AddPortResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	if err := checkPortSpec(r.GetPort()); err != nil {
+		return nil, err
+	}
+	p := r.GetPort()
+	spec := bridge.PortSpec{
+		Name:          p.GetName(),
+		Type:          p.GetType(),
+		Options:       p.GetOptions(),
+		MTURequest:    int(p.GetMtuRequest()),
+		OfportRequest: int(p.GetOfportRequest()),
+		VlanMode:      p.GetVlanMode(),
+		ExternalIDs:   p.GetExternalIds(),
+	}
+	if p.Tag != nil {
+		tag := int(p.GetTag())
+		spec.Tag = &tag
+	}
+	for _, t := range p.GetTrunks() {
+		spec.Trunks = append(spec.Trunks, int(t))
+	}
+	if err := s.sw.AddPort(r.GetBridge(), spec, r.GetMayExist()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.AddPortResponse{}, nil
+}
+
+func (s *service) DelPort(_ context.Context, r *pb.DelPortRequest) (*pb.DelPortResponse, error) {
+	if r.GetBridge() != "" {
+		if err := checkName("bridge", r.GetBridge()); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkName("port", r.GetPort()); err != nil {
+		return nil, err
+	}
+	if err := s.sw.DelPort(r.GetBridge(), r.GetPort(), r.GetIfExists()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.DelPortResponse{}, nil
+}
+
+func (s *service) ListPorts(_ context.Context, r *pb.ListPortsRequest) (*pb.ListPortsResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	names, err := s.sw.ListPorts(r.GetBridge())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ListPortsResponse{Names: names}, nil
+}
+
+func (s *service) PortToBridge(_ context.Context, r *pb.PortToBridgeRequest) (*pb.PortToBridgeResponse, error) {
+	if err := checkName("port", r.GetPort()); err != nil {
+		return nil, err
+	}
+	br, err := s.sw.PortToBridge(r.GetPort())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.PortToBridgeResponse{Bridge: br}, nil
+}
+
+func (s *service) Set(_ context.Context, r *pb.SetRequest) (*pb.SetResponse, error) {
+	if err := checkTable(r.GetTable()); err != nil {
+		return nil, err
+	}
+	if err := checkName("record", r.GetRecord()); err != nil {
+		return nil, err
+	}
+	if len(r.GetSettings()) == 0 {
+		return nil, invalid("settings: at least one column=value is required")
+	}
+	settings := make([]bridge.Setting, 0, len(r.GetSettings()))
+	for i, st := range r.GetSettings() {
+		if st.GetColumn() == "" {
+			return nil, invalid("settings[%d].column is required", i)
+		}
+		settings = append(settings, bridge.Setting{Column: st.GetColumn(), Key: st.GetKey(), Value: st.GetValue()})
+	}
+	if err := s.sw.Set(r.GetTable(), r.GetRecord(), settings); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.SetResponse{}, nil
+}
+
+func (s *service) Get(_ context.Context, r *pb.GetRequest) (*pb.GetResponse, error) {
+	if err := checkTable(r.GetTable()); err != nil {
+		return nil, err
+	}
+	if err := checkName("record", r.GetRecord()); err != nil {
+		return nil, err
+	}
+	if err := checkName("column", r.GetColumn()); err != nil {
+		return nil, err
+	}
+	v, err := s.sw.Get(r.GetTable(), r.GetRecord(), r.GetColumn())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.GetResponse{Value: v}, nil
+}
+
+func (s *service) Show(context.Context, *pb.ShowRequest) (*pb.ShowResponse, error) {
+	views := s.sw.Show()
+	resp := &pb.ShowResponse{Bridges: make([]*pb.Bridge, 0, len(views))}
+	for _, bv := range views {
+		b := &pb.Bridge{Name: bv.Name, FailMode: bv.FailMode, Ports: make([]*pb.Port, 0, len(bv.Ports))}
+		for _, pv := range bv.Ports {
+			b.Ports = append(b.Ports, portToProto(pv))
+		}
+		resp.Bridges = append(resp.Bridges, b)
+	}
+	return resp, nil
+}
+
+func portToProto(pv bridge.PortView) *pb.Port {
+	p := &pb.Port{
+		Name:          pv.Name,
+		Ofport:        int32(pv.Ofport),
+		DpPort:        pv.DPPort,
+		Type:          pv.Type,
+		Options:       pv.Options,
+		MtuRequest:    int32(pv.MTURequest),
+		OfportRequest: int32(pv.OfportRequest),
+		VlanMode:      pv.VlanMode,
+		Error:         oneLine(pv.Error),
+		Stats: &pb.PortStats{
+			RxPackets:   pv.Stats.RxPackets,
+			RxBytes:     pv.Stats.RxBytes,
+			RxDropped:   pv.Stats.RxDropped,
+			RxErrors:    pv.Stats.RxErrors,
+			TxPackets:   pv.Stats.TxPackets,
+			TxBytes:     pv.Stats.TxBytes,
+			TxDropped:   pv.Stats.TxDropped,
+			TxErrors:    pv.Stats.TxErrors,
+			RxTruncated: pv.Stats.RxTruncated,
+		},
+	}
+	if pv.Tag != nil {
+		tag := int32(*pv.Tag)
+		p.Tag = &tag
+	}
+	for _, t := range pv.Trunks {
+		p.Trunks = append(p.Trunks, int32(t))
+	}
+	return p
+}
+
+func (s *service) FdbShow(_ context.Context, r *pb.FdbShowRequest) (*pb.FdbShowResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	entries, err := s.sw.FDB(r.GetBridge())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pb.FdbShowResponse{Entries: make([]*pb.FdbEntry, 0, len(entries))}
+	for _, e := range entries {
+		resp.Entries = append(resp.Entries, &pb.FdbEntry{
+			Ofport:   int32(e.Ofport),
+			PortName: e.PortName,
+			Vlan:     int32(e.VLAN),
+			Mac:      e.MAC,
+			Age:      durationpb.New(e.Age),
+		})
+	}
+	return resp, nil
+}
+
+func (s *service) FdbFlush(_ context.Context, r *pb.FdbFlushRequest) (*pb.FdbFlushResponse, error) {
+	if r.GetBridge() != "" {
+		if err := checkName("bridge", r.GetBridge()); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.sw.FlushFDB(r.GetBridge()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.FdbFlushResponse{}, nil
+}
+
+func (s *service) AddFlow(_ context.Context, r *pb.AddFlowRequest) (*pb.AddFlowResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(r.GetFlow()) == "" {
+		return nil, invalid("flow is required")
+	}
+	if err := s.sw.AddFlow(r.GetBridge(), r.GetFlow()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.AddFlowResponse{}, nil
+}
+
+func (s *service) DelFlows(_ context.Context, r *pb.DelFlowsRequest) (*pb.DelFlowsResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	if err := s.sw.DelFlows(r.GetBridge(), r.GetMatch(), r.GetStrict()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.DelFlowsResponse{}, nil
+}
+
+func (s *service) DumpFlows(_ context.Context, r *pb.DumpFlowsRequest) (*pb.DumpFlowsResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	flows, err := s.sw.DumpFlows(r.GetBridge())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pb.DumpFlowsResponse{Flows: make([]*pb.Flow, 0, len(flows))}
+	for _, f := range flows {
+		resp.Flows = append(resp.Flows, &pb.Flow{
+			Table:    int32(f.Table),
+			Priority: int32(f.Priority),
+			Cookie:   f.Cookie,
+			Duration: durationpb.New(f.Duration),
+			NPackets: f.Packets,
+			NBytes:   f.Bytes,
+			Text:     f.Text,
+		})
+	}
+	return resp, nil
+}

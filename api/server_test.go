@@ -1,0 +1,802 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/digitalocean/go-openvswitch/ovs"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"vswitch/bridge"
+	"vswitch/datapath"
+	pb "vswitch/proto/vswitch/v1"
+)
+
+// kindErr is an error with a message of its own that wraps a bridge error
+// kind, as the bridge layer's errors do.
+type kindErr struct {
+	msg  string
+	kind error
+}
+
+func (e *kindErr) Error() string { return e.msg }
+func (e *kindErr) Unwrap() error { return e.kind }
+
+func errf(kind error, format string, args ...any) error {
+	return &kindErr{fmt.Sprintf(format, args...), kind}
+}
+
+// fakeSwitch is a small in-memory switch: enough state for vsctl and
+// go-openvswitch to round-trip, and a log of every call that reached it.
+type fakeSwitch struct {
+	mu      sync.Mutex
+	calls   []string
+	bridges []string
+	ports   map[string]string // port -> bridge
+	specs   map[string]bridge.PortSpec
+	sets    [][]bridge.Setting
+	failAll error  // when set, every error-returning method returns it
+	panicOn string // method name that panics
+}
+
+func newFake() *fakeSwitch {
+	return &fakeSwitch{ports: map[string]string{}, specs: map[string]bridge.PortSpec{}}
+}
+
+func (f *fakeSwitch) enter(call string, args ...any) error {
+	parts := []string{call}
+	for _, a := range args {
+		parts = append(parts, fmt.Sprint(a))
+	}
+	f.calls = append(f.calls, strings.Join(parts, " "))
+	if f.panicOn == call {
+		panic("boom")
+	}
+	return f.failAll
+}
+
+func (f *fakeSwitch) callLog() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+func (f *fakeSwitch) AddBridge(name string, mayExist bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("AddBridge", name, mayExist); err != nil {
+		return err
+	}
+	if slices.Contains(f.bridges, name) {
+		if mayExist {
+			return nil
+		}
+		return errf(bridge.ErrExists, "bridge %s already exists", name)
+	}
+	f.bridges = append(f.bridges, name)
+	slices.Sort(f.bridges)
+	return nil
+}
+
+func (f *fakeSwitch) DelBridge(name string, ifExists bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("DelBridge", name, ifExists); err != nil {
+		return err
+	}
+	i := slices.Index(f.bridges, name)
+	if i < 0 {
+		if ifExists {
+			return nil
+		}
+		return errf(bridge.ErrNotFound, "no bridge named %s", name)
+	}
+	f.bridges = slices.Delete(f.bridges, i, i+1)
+	return nil
+}
+
+func (f *fakeSwitch) ListBridges() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.enter("ListBridges")
+	return slices.Clone(f.bridges)
+}
+
+func (f *fakeSwitch) AddPort(br string, spec bridge.PortSpec, mayExist bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("AddPort", br, spec.Name, mayExist); err != nil {
+		return err
+	}
+	if !slices.Contains(f.bridges, br) {
+		return errf(bridge.ErrNotFound, "no bridge named %s", br)
+	}
+	if have, ok := f.ports[spec.Name]; ok {
+		if mayExist && have == br {
+			return nil
+		}
+		return errf(bridge.ErrExists, "port %s already exists on bridge %s", spec.Name, have)
+	}
+	f.ports[spec.Name] = br
+	f.specs[spec.Name] = spec
+	return nil
+}
+
+func (f *fakeSwitch) DelPort(br, port string, ifExists bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("DelPort", br, port, ifExists); err != nil {
+		return err
+	}
+	have, ok := f.ports[port]
+	if !ok || (br != "" && have != br) {
+		if ifExists {
+			return nil
+		}
+		return errf(bridge.ErrNotFound, "no port named %s", port)
+	}
+	delete(f.ports, port)
+	return nil
+}
+
+func (f *fakeSwitch) ListPorts(br string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("ListPorts", br); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(f.bridges, br) {
+		return nil, errf(bridge.ErrNotFound, "no bridge named %s", br)
+	}
+	var out []string
+	for p, b := range f.ports {
+		if b == br {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (f *fakeSwitch) PortToBridge(port string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("PortToBridge", port); err != nil {
+		return "", err
+	}
+	br, ok := f.ports[port]
+	if !ok {
+		return "", errf(bridge.ErrNotFound, "no port named %s", port)
+	}
+	return br, nil
+}
+
+func (f *fakeSwitch) Set(table, record string, settings []bridge.Setting) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("Set", table, record); err != nil {
+		return err
+	}
+	f.sets = append(f.sets, settings)
+	return nil
+}
+
+func (f *fakeSwitch) Get(table, record, column string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("Get", table, record, column); err != nil {
+		return "", err
+	}
+	if _, ok := f.ports[record]; !ok && table != "Bridge" {
+		return "", errf(bridge.ErrNotFound, "no %s named %s", strings.ToLower(table), record)
+	}
+	switch column {
+	case "ofport":
+		return "1", nil
+	case "options":
+		return `{key=flow, remote_ip="192.0.2.1"}`, nil
+	}
+	return "[]", nil
+}
+
+func (f *fakeSwitch) Show() []bridge.BridgeView {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.enter("Show")
+	var out []bridge.BridgeView
+	for _, b := range f.bridges {
+		bv := bridge.BridgeView{Name: b, FailMode: "standalone",
+			Ports: []bridge.PortView{{Name: b, Ofport: 65534, Type: "internal", Stats: datapath.PortStats{RxPackets: 3, RxBytes: 180}}}}
+		names := []string{}
+		for p, pb := range f.ports {
+			if pb == b {
+				names = append(names, p)
+			}
+		}
+		slices.Sort(names)
+		for i, n := range names {
+			s := f.specs[n]
+			bv.Ports = append(bv.Ports, bridge.PortView{Name: n, Ofport: i + 1, DPPort: uint32(i + 2), Type: s.Type,
+				Options: s.Options, Tag: s.Tag, Trunks: s.Trunks, VlanMode: s.VlanMode,
+				Error: "could not open network device " + n + "\n(No such device)"})
+		}
+		out = append(out, bv)
+	}
+	return out
+}
+
+func (f *fakeSwitch) FDB(br string) ([]bridge.FDBEntry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("FDB", br); err != nil {
+		return nil, err
+	}
+	return []bridge.FDBEntry{
+		{Ofport: 1, PortName: "p1", VLAN: 10, MAC: "50:54:00:00:00:01", Age: 7 * time.Second},
+		{Ofport: 65534, PortName: br, VLAN: 0, MAC: "50:54:00:00:00:02", Age: 0},
+	}, nil
+}
+
+func (f *fakeSwitch) FlushFDB(br string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.enter("FlushFDB", br)
+}
+
+func (f *fakeSwitch) AddFlow(br, flow string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.enter("AddFlow", br, flow)
+}
+
+func (f *fakeSwitch) DelFlows(br, match string, strict bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.enter("DelFlows", br, match, strict)
+}
+
+func (f *fakeSwitch) DumpFlows(br string) ([]bridge.FlowView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("DumpFlows", br); err != nil {
+		return nil, err
+	}
+	return []bridge.FlowView{
+		{Table: 0, Priority: 100, Duration: 2500 * time.Millisecond, Packets: 4, Bytes: 392, Text: "ip,nw_dst=10.0.0.1 actions=drop"},
+		{Table: 0, Priority: 0, Duration: 61 * time.Second, Text: " actions=NORMAL"},
+	}, nil
+}
+
+// serve starts the service for sw on a Unix socket under t.TempDir().
+func serve(t *testing.T, sw switchAPI) (string, *grpc.Server) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "run", "vswitchd.sock")
+	ln, err := Listen(sock, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(sw)
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	return sock, srv
+}
+
+func connect(t *testing.T, sock string) pb.VswitchClient {
+	t.Helper()
+	cc, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return pb.NewVswitchClient(cc)
+}
+
+func TestValidation(t *testing.T) {
+	f := newFake()
+	sock, srv := serve(t, f)
+	c := connect(t, sock)
+	ctx := context.Background()
+	tag := int32(4096)
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"empty bridge", func() error { _, err := c.AddBridge(ctx, &pb.AddBridgeRequest{}); return err }, "name is required"},
+		{"long bridge", func() error {
+			_, err := c.AddBridge(ctx, &pb.AddBridgeRequest{Name: "br-0123456789abc"})
+			return err
+		}, `bridge name "br-0123456789abc" is 16 characters long; the limit is 15`},
+		{"space in bridge", func() error { _, err := c.AddBridge(ctx, &pb.AddBridgeRequest{Name: "br 0"}); return err }, "space or control character"},
+		{"slash in bridge", func() error { _, err := c.AddBridge(ctx, &pb.AddBridgeRequest{Name: "a/b"}); return err }, "not a valid interface name"},
+		{"del-br empty", func() error { _, err := c.DelBridge(ctx, &pb.DelBridgeRequest{}); return err }, "name is required"},
+		{"no port", func() error { _, err := c.AddPort(ctx, &pb.AddPortRequest{Bridge: "br0"}); return err }, "port is required"},
+		{"no bridge", func() error {
+			_, err := c.AddPort(ctx, &pb.AddPortRequest{Port: &pb.PortSpec{Name: "p1"}})
+			return err
+		}, "bridge is required"},
+		{"empty port name", func() error {
+			_, err := c.AddPort(ctx, &pb.AddPortRequest{Bridge: "br0", Port: &pb.PortSpec{}})
+			return err
+		}, "port.name is required"},
+		{"tag", func() error {
+			_, err := c.AddPort(ctx, &pb.AddPortRequest{Bridge: "br0", Port: &pb.PortSpec{Name: "p1", Tag: &tag}})
+			return err
+		}, "port.tag 4096 is out of range 0..4095"},
+		{"trunks", func() error {
+			_, err := c.AddPort(ctx, &pb.AddPortRequest{Bridge: "br0", Port: &pb.PortSpec{Name: "p1", Trunks: []int32{10, 5000}}})
+			return err
+		}, "port.trunks: VLAN 5000"},
+		{"vlan_mode", func() error {
+			_, err := c.AddPort(ctx, &pb.AddPortRequest{Bridge: "br0", Port: &pb.PortSpec{Name: "p1", VlanMode: "dot1q"}})
+			return err
+		}, `port.vlan_mode "dot1q"`},
+		{"ofport_request", func() error {
+			_, err := c.AddPort(ctx, &pb.AddPortRequest{Bridge: "br0", Port: &pb.PortSpec{Name: "p1", OfportRequest: 65534}})
+			return err
+		}, "port.ofport_request 65534"},
+		{"option key", func() error {
+			_, err := c.AddPort(ctx, &pb.AddPortRequest{Bridge: "br0", Port: &pb.PortSpec{Name: "p1", Options: map[string]string{"": "x"}}})
+			return err
+		}, "port.options: empty key"},
+		{"del-port", func() error { _, err := c.DelPort(ctx, &pb.DelPortRequest{Bridge: "br0"}); return err }, "port is required"},
+		{"list-ports", func() error { _, err := c.ListPorts(ctx, &pb.ListPortsRequest{}); return err }, "bridge is required"},
+		{"port-to-br", func() error { _, err := c.PortToBridge(ctx, &pb.PortToBridgeRequest{}); return err }, "port is required"},
+		{"set table", func() error {
+			_, err := c.Set(ctx, &pb.SetRequest{Table: "Mirror", Record: "m", Settings: []*pb.Setting{{Column: "x"}}})
+			return err
+		}, `table "Mirror" is not one of Bridge, Port, Interface, Open_vSwitch`},
+		{"set nothing", func() error { _, err := c.Set(ctx, &pb.SetRequest{Table: "Port", Record: "p1"}); return err }, "settings: at least one"},
+		{"set column", func() error {
+			_, err := c.Set(ctx, &pb.SetRequest{Table: "Port", Record: "p1", Settings: []*pb.Setting{{Value: "1"}}})
+			return err
+		}, "settings[0].column is required"},
+		{"get column", func() error { _, err := c.Get(ctx, &pb.GetRequest{Table: "Port", Record: "p1"}); return err }, "column is required"},
+		{"get record", func() error { _, err := c.Get(ctx, &pb.GetRequest{Table: "Port", Column: "tag"}); return err }, "record is required"},
+		{"fdb/show", func() error { _, err := c.FdbShow(ctx, &pb.FdbShowRequest{}); return err }, "bridge is required"},
+		{"add-flow", func() error { _, err := c.AddFlow(ctx, &pb.AddFlowRequest{Bridge: "br0", Flow: "  "}); return err }, "flow is required"},
+		{"del-flows", func() error { _, err := c.DelFlows(ctx, &pb.DelFlowsRequest{}); return err }, "bridge is required"},
+		{"dump-flows", func() error { _, err := c.DumpFlows(ctx, &pb.DumpFlowsRequest{}); return err }, "bridge is required"},
+	} {
+		err := tc.call()
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), tc.want) {
+			t.Errorf("%s: got %v, want InvalidArgument containing %q", tc.name, err, tc.want)
+		}
+	}
+	if calls := f.callLog(); len(calls) != 0 {
+		t.Errorf("invalid requests reached the switch: %q", calls)
+	}
+	services := srv.GetServiceInfo()
+	for _, name := range []string{"vswitch.v1.Vswitch", "grpc.reflection.v1.ServerReflection"} {
+		if _, ok := services[name]; !ok {
+			t.Errorf("service %s not registered (have %v)", name, services)
+		}
+	}
+}
+
+func TestErrorCodes(t *testing.T) {
+	f := newFake()
+	sock, _ := serve(t, f)
+	c := connect(t, sock)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		err  error
+		code codes.Code
+		msg  string
+	}{
+		{errf(bridge.ErrNotFound, "no bridge named br9"), codes.NotFound, "no bridge named br9"},
+		{fmt.Errorf("bridge br0: %w", bridge.ErrExists), codes.AlreadyExists, "bridge br0: already exists"},
+		{fmt.Errorf("%w: bridge br0 already exists", bridge.ErrExists), codes.AlreadyExists, "bridge br0 already exists"},
+		{fmt.Errorf("%w: unknown interface type \"foo\" (valid: afpacket, system)", bridge.ErrInvalid), codes.InvalidArgument, `unknown interface type "foo" (valid: afpacket, system)`},
+		{fmt.Errorf("%w: no port named p1", bridge.ErrNotFound), codes.NotFound, "no port named p1"},
+		{fmt.Errorf("store: %w", bridge.ErrUnavailable), codes.FailedPrecondition, "store: unavailable"},
+		{errors.New("disk on fire\nsecond line"), codes.Internal, "disk on fire; second line"},
+	} {
+		f.mu.Lock()
+		f.failAll = tc.err
+		f.mu.Unlock()
+		_, err := c.DelBridge(ctx, &pb.DelBridgeRequest{Name: "br0"})
+		st := status.Convert(err)
+		if st.Code() != tc.code || st.Message() != tc.msg {
+			t.Errorf("%v: got %v %q, want %v %q", tc.err, st.Code(), st.Message(), tc.code, tc.msg)
+		}
+	}
+
+	// A panic in the switch is an Internal error, and the server lives on.
+	f.mu.Lock()
+	f.failAll, f.panicOn = nil, "FlushFDB"
+	f.mu.Unlock()
+	_, err := c.FdbFlush(ctx, &pb.FdbFlushRequest{Bridge: "br0"})
+	if st := status.Convert(err); st.Code() != codes.Internal || st.Message() != "internal error in /vswitch.v1.Vswitch/FdbFlush: boom" {
+		t.Errorf("panic: got %v", err)
+	}
+	if _, err := c.ListBridges(ctx, &pb.ListBridgesRequest{}); err != nil {
+		t.Errorf("after a panic: %v", err)
+	}
+}
+
+func TestAddPortConverts(t *testing.T) {
+	f := newFake()
+	f.bridges = []string{"br0"}
+	sock, _ := serve(t, f)
+	c := connect(t, sock)
+	tag := int32(0)
+	_, err := c.AddPort(context.Background(), &pb.AddPortRequest{Bridge: "br0", MayExist: true, Port: &pb.PortSpec{
+		Name: "vx1", Type: "vxlan", Options: map[string]string{"remote_ip": "192.0.2.1"}, MtuRequest: 1450,
+		OfportRequest: 9, Tag: &tag, Trunks: []int32{1, 2}, VlanMode: "native-untagged", ExternalIds: map[string]string{"a": "b"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.specs["vx1"]
+	if s.Type != "vxlan" || s.Options["remote_ip"] != "192.0.2.1" || s.MTURequest != 1450 || s.OfportRequest != 9 ||
+		s.Tag == nil || *s.Tag != 0 || !slices.Equal(s.Trunks, []int{1, 2}) || s.VlanMode != "native-untagged" || s.ExternalIDs["a"] != "b" {
+		t.Errorf("spec %+v", s)
+	}
+	if got := f.callLog(); !slices.Equal(got, []string{"AddPort br0 vx1 true"}) {
+		t.Errorf("calls %q", got)
+	}
+}
+
+func TestListen(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "a", "b.sock")
+	ln, err := Listen(sock, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket %v %v, want a socket with mode 0660", fi.Mode(), err)
+	}
+	if fi, err := os.Stat(filepath.Dir(sock)); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("parent dir %v %v, want 0755", fi.Mode(), err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+
+	// A daemon answers on it: refuse, and leave its socket alone.
+	_, err = Listen(sock, "")
+	if err == nil || !strings.Contains(err.Error(), "another vswitchd is already serving it") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("second Listen: %v", err)
+	}
+	if _, err := os.Stat(sock); err != nil {
+		t.Errorf("the live socket was removed: %v", err)
+	}
+
+	// A socket left behind by a killed daemon is replaced.
+	stale := filepath.Join(dir, "stale.sock")
+	l2, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.SetUnlinkOnClose(false)
+	l2.Close()
+	if _, err := net.Dial("unix", stale); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("stale socket: dial got %v, want ECONNREFUSED", err)
+	}
+	l3, err := Listen(stale, "")
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	l3.Close()
+
+	// Something that is not a socket is never removed.
+	file := filepath.Join(dir, "file.sock")
+	os.WriteFile(file, []byte("keep"), 0o644)
+	if _, err := Listen(file, ""); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Errorf("Listen over a file: %v", err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "keep" {
+		t.Errorf("the file was touched")
+	}
+
+	if _, err := Listen(filepath.Join(dir, "g.sock"), "no-such-group-7f3a"); err == nil || !strings.Contains(err.Error(), `socket group "no-such-group-7f3a" does not exist`) {
+		t.Errorf("missing group: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "g.sock")); err == nil {
+		t.Errorf("socket created despite the bad group")
+	}
+
+	// chgrp: to "daemon" when root may, else to our own group.
+	gid := os.Getgid()
+	g, err := user.LookupGroupId(strconv.Itoa(gid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := user.LookupGroup("daemon"); err == nil && os.Geteuid() == 0 {
+		g = d
+		gid, _ = strconv.Atoi(d.Gid)
+	}
+	gs := filepath.Join(dir, "grp.sock")
+	l4, err := Listen(gs, g.Name)
+	if err != nil {
+		t.Fatalf("Listen with group %s: %v", g.Name, err)
+	}
+	defer l4.Close()
+	var st syscall.Stat_t
+	if err := syscall.Stat(gs, &st); err != nil || int(st.Gid) != gid {
+		t.Errorf("socket gid %d (%v), want %d", st.Gid, err, gid)
+	}
+}
+
+var (
+	vsctlOnce sync.Once
+	vsctlBin  string
+	vsctlErr  error
+)
+
+// buildVsctl builds cmd/vsctl once per test binary, with ovs-vsctl and
+// ovs-ofctl links to it as a go-openvswitch user would install them.
+func buildVsctl(t *testing.T) string {
+	t.Helper()
+	vsctlOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "vsctl-test-")
+		if err != nil {
+			vsctlErr = err
+			return
+		}
+		vsctlBin = filepath.Join(dir, "vsctl")
+		out, err := exec.Command("go", "build", "-o", vsctlBin, "vswitch/cmd/vsctl").CombinedOutput()
+		if err != nil {
+			vsctlErr = fmt.Errorf("go build vsctl: %v: %s", err, out)
+			return
+		}
+		for _, n := range []string{"ovs-vsctl", "ovs-ofctl"} {
+			if err := os.Symlink("vsctl", filepath.Join(dir, n)); err != nil {
+				vsctlErr = err
+			}
+		}
+	})
+	if vsctlErr != nil {
+		t.Fatal(vsctlErr)
+	}
+	return vsctlBin
+}
+
+func TestMain(m *testing.M) {
+	// The panics provoked on purpose log their stacks; keep test output readable.
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	code := m.Run()
+	if vsctlBin != "" {
+		os.RemoveAll(filepath.Dir(vsctlBin))
+	}
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func vsctl(t *testing.T, sock string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(buildVsctl(t), args...)
+	cmd.Env = append(os.Environ(), "VSWITCH_SERVER="+sock)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	r := result{o.String(), e.String(), 0}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestVsctlAgainstFakeSwitch(t *testing.T) {
+	f := newFake()
+	sock, _ := serve(t, f)
+	expect := func(r result, code int, stdout, stderr string) {
+		t.Helper()
+		if r.code != code || r.stdout != stdout || r.stderr != stderr {
+			t.Errorf("got exit %d stdout %q stderr %q, want exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr, code, stdout, stderr)
+		}
+	}
+	expect(vsctl(t, sock, "add-br", "br0"), 0, "", "")
+	expect(vsctl(t, sock, "add-br", "br0"), 1, "", "vsctl: bridge br0 already exists\n")
+	expect(vsctl(t, sock, "--may-exist", "add-br", "br0"), 0, "", "")
+	expect(vsctl(t, sock, "list-br"), 0, "br0\n", "")
+	expect(vsctl(t, sock, "br-exists", "br0"), 0, "", "")
+	expect(vsctl(t, sock, "br-exists", "br1"), 2, "", "")
+	expect(vsctl(t, sock, "del-br", "nope"), 1, "", "vsctl: no bridge named nope\n")
+	expect(vsctl(t, sock, "add-br", "br-0123456789abc"), 1, "",
+		"vsctl: bridge name \"br-0123456789abc\" is 16 characters long; the limit is 15 (a Linux interface name)\n")
+
+	// add-port and the sets after it reach the switch as one AddPort.
+	before := len(f.callLog())
+	expect(vsctl(t, sock, "add-port", "br0", "vx1", "--", "set", "Interface", "vx1", "type=vxlan",
+		"options:remote_ip=192.0.2.1", "options:key=flow", "--", "set", "Port", "vx1", "tag=10"), 0, "", "")
+	if got := f.callLog()[before:]; !slices.Equal(got, []string{"AddPort br0 vx1 false"}) {
+		t.Errorf("add-port chain made calls %q, want one AddPort", got)
+	}
+	if s := f.specs["vx1"]; s.Type != "vxlan" || s.Options["remote_ip"] != "192.0.2.1" || s.Options["key"] != "flow" || s.Tag == nil || *s.Tag != 10 {
+		t.Errorf("spec %+v", s)
+	}
+	// Bad input is refused before anything reaches the switch.
+	before = len(f.callLog())
+	expect(vsctl(t, sock, "add-port", "br0", "p2", "--", "set", "Interface", "p2", "type=afpacket", "options:foo"), 1, "",
+		"vsctl: set Interface p2: \"options:foo\": argument does not end in \"=\" followed by a value (use COLUMN=VALUE or COLUMN:KEY=VALUE)\n")
+	expect(vsctl(t, sock, "add-port", "br0", "p2", "tag=4096"), 1, "", "vsctl: add-port br0 p2: tag 4096 is out of range 0..4095\n")
+	r := vsctl(t, sock, "add-prt", "br0", "p2")
+	if r.code != 1 || !strings.HasPrefix(r.stderr, `vsctl: unknown command "add-prt"; valid commands: add-br, add-flow,`) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("unknown command: %+v", r)
+	}
+	if got := f.callLog()[before:]; len(got) != 0 {
+		t.Errorf("refused commands reached the switch: %q", got)
+	}
+	expect(vsctl(t, sock, "add-port", "br9", "p3"), 1, "", "vsctl: no bridge named br9\n")
+	expect(vsctl(t, sock, "--may-exist", "add-port", "br0", "vx1", "--", "set", "Interface", "vx1", "options:key=5"), 0, "", "")
+	f.mu.Lock()
+	lastSet := f.sets[len(f.sets)-1]
+	f.mu.Unlock()
+	if !slices.Equal(lastSet, []bridge.Setting{{Column: "options", Key: "key", Value: "5"}}) {
+		t.Errorf("--may-exist add-port of an existing port: set %v", lastSet)
+	}
+
+	expect(vsctl(t, sock, "list-ports", "br0"), 0, "vx1\n", "")
+	expect(vsctl(t, sock, "port-to-br", "vx1"), 0, "br0\n", "")
+	expect(vsctl(t, sock, "get", "Interface", "vx1", "ofport"), 0, "1\n", "")
+	expect(vsctl(t, sock, "get", "Interface", "nope", "ofport"), 1, "", "vsctl: no interface named nope\n")
+	expect(vsctl(t, sock, "set", "Port", "vx1", "trunks=[10,20]", "vlan_mode=trunk"), 0, "", "")
+	f.mu.Lock()
+	lastSet = f.sets[len(f.sets)-1]
+	f.mu.Unlock()
+	if !slices.Equal(lastSet, []bridge.Setting{{Column: "trunks", Value: "10,20"}, {Column: "vlan_mode", Value: "trunk"}}) {
+		t.Errorf("set Port: %v", lastSet)
+	}
+	// A whole map replaces the old one: keys it does not name are cleared.
+	expect(vsctl(t, sock, "set", "Interface", "vx1", "options={remote_ip=198.51.100.1}"), 0, "", "")
+	f.mu.Lock()
+	lastSet = f.sets[len(f.sets)-1]
+	f.mu.Unlock()
+	if !slices.Equal(lastSet, []bridge.Setting{{Column: "options", Key: "key", Value: ""}, {Column: "options", Key: "remote_ip", Value: "198.51.100.1"}}) {
+		t.Errorf("set options={...}: %v", lastSet)
+	}
+
+	expect(vsctl(t, sock, "show"), 0, `    Bridge br0
+        fail_mode: standalone
+        Port br0
+            Interface br0
+                type: internal
+                ofport: 65534
+                statistics: {rx_packets=3, rx_bytes=180, rx_dropped=0, rx_errors=0, tx_packets=0, tx_bytes=0, tx_dropped=0, tx_errors=0, rx_truncated=0}
+        Port vx1
+            tag: 10
+            Interface vx1
+                type: vxlan
+                options: {key=flow, remote_ip="192.0.2.1"}
+                error: "could not open network device vx1; (No such device)"
+                ofport: 1
+                statistics: {rx_packets=0, rx_bytes=0, rx_dropped=0, rx_errors=0, tx_packets=0, tx_bytes=0, tx_dropped=0, tx_errors=0, rx_truncated=0}
+`, "")
+	expect(vsctl(t, sock, "fdb/show", "br0"), 0, ` port  VLAN  MAC                Age
+    1    10  50:54:00:00:00:01    7
+LOCAL     0  50:54:00:00:00:02    0
+`, "")
+	expect(vsctl(t, sock, "fdb/flush"), 0, "table successfully flushed\n", "")
+	// Not a terminal: ovs-ofctl prints the reply header, as here.
+	expect(vsctl(t, sock, "dump-flows", "br0"), 0, `NXST_FLOW reply (xid=0x4):
+ cookie=0x0, duration=2.500s, table=0, n_packets=4, n_bytes=392, priority=100,ip,nw_dst=10.0.0.1 actions=drop
+ cookie=0x0, duration=61.000s, table=0, n_packets=0, n_bytes=0, priority=0 actions=NORMAL
+`, "")
+	expect(vsctl(t, sock, "--names", "--no-stats", "dump-flows", "br0"), 0, ` priority=100,ip,nw_dst=10.0.0.1 actions=drop
+ priority=0 actions=NORMAL
+`, "")
+	before = len(f.callLog())
+	expect(vsctl(t, sock, "add-flow", "br0", "priority=5,ip,actions=drop", "--", "del-flows", "br0", "ip", "--strict", "--", "del-flows", "br0"), 0, "", "")
+	if got := f.callLog()[before:]; !slices.Equal(got, []string{"AddFlow br0 priority=5,ip,actions=drop", "DelFlows br0 ip true", "DelFlows br0  false"}) {
+		t.Errorf("flow calls %q", got)
+	}
+
+	f.mu.Lock()
+	f.panicOn = "FDB"
+	f.mu.Unlock()
+	expect(vsctl(t, sock, "fdb/show", "br0"), 1, "", "vsctl: internal error in /vswitch.v1.Vswitch/FdbShow: boom\n")
+
+	missing := filepath.Join(t.TempDir(), "none.sock")
+	expect(vsctl(t, missing, "list-br"), 1, "", "vsctl: cannot connect to "+missing+": connect: no such file or directory (is vswitchd running?)\n")
+	expect(vsctl(t, sock, "--server=unix:"+missing, "list-br"), 1, "", "vsctl: cannot connect to "+missing+": connect: no such file or directory (is vswitchd running?)\n")
+}
+
+// go-openvswitch's ovs.Client, pointed at vsctl through ovs-vsctl and
+// ovs-ofctl links, drives the switch.
+func TestGoOpenvswitchClient(t *testing.T) {
+	f := newFake()
+	sock, _ := serve(t, f)
+	dir := filepath.Dir(buildVsctl(t))
+	c := ovs.New(ovs.Timeout(5), ovs.Exec(func(cmd string, args ...string) ([]byte, error) {
+		x := exec.Command(filepath.Join(dir, cmd), args...)
+		x.Env = append(os.Environ(), "VSWITCH_SERVER="+sock)
+		return x.CombinedOutput()
+	}))
+	if err := c.VSwitch.AddBridge("br0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.VSwitch.AddBridge("br0"); err != nil {
+		t.Fatalf("AddBridge is --may-exist: %v", err)
+	}
+	if err := c.VSwitch.AddPort("br0", "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.VSwitch.Set.Interface("p1", ovs.InterfaceOptions{Type: ovs.InterfaceTypeInternal, MTURequest: 1400}); err != nil {
+		t.Fatal(err)
+	}
+	if brs, err := c.VSwitch.ListBridges(); err != nil || !slices.Equal(brs, []string{"br0"}) {
+		t.Errorf("ListBridges %q %v", brs, err)
+	}
+	if ps, err := c.VSwitch.ListPorts("br0"); err != nil || !slices.Equal(ps, []string{"p1"}) {
+		t.Errorf("ListPorts %q %v", ps, err)
+	}
+	if br, err := c.VSwitch.PortToBridge("p1"); err != nil || br != "br0" {
+		t.Errorf("PortToBridge %q %v", br, err)
+	}
+	if _, err := c.VSwitch.PortToBridge("p9"); !ovs.IsPortNotExist(err) {
+		t.Errorf("PortToBridge of a missing port: %v, want IsPortNotExist", err)
+	}
+	flows, err := c.OpenFlow.DumpFlows("br0")
+	if err != nil || len(flows) != 2 || flows[0].Priority != 100 || flows[1].Priority != 0 || flows[0].Stats.PacketCount != 4 {
+		t.Errorf("DumpFlows %+v %v", flows, err)
+	}
+	err = c.OpenFlow.AddFlow("br0", &ovs.Flow{Priority: 10, Protocol: ovs.ProtocolIPv4, Actions: []ovs.Action{ovs.Drop()}})
+	if err != nil {
+		t.Errorf("AddFlow: %v", err)
+	}
+	if err := c.OpenFlow.DelFlows("br0", nil); err != nil {
+		t.Errorf("DelFlows: %v", err)
+	}
+	if err := c.VSwitch.DeletePort("br0", "p1"); err != nil {
+		t.Error(err)
+	}
+	if err := c.VSwitch.DeleteBridge("br0"); err != nil {
+		t.Error(err)
+	}
+	if err := c.VSwitch.DeleteBridge("br0"); err != nil {
+		t.Errorf("DeleteBridge is --if-exists: %v", err)
+	}
+	log := strings.Join(f.callLog(), "\n")
+	for _, want := range []string{"AddPort br0 p1 true", "Set Interface p1", "AddFlow br0 priority=10,ip,table=0,idle_timeout=0,actions=drop", "DelFlows br0  false", "DelBridge br0 true"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("switch never saw %q; calls:\n%s", want, log)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var setIface []bridge.Setting
+	for _, s := range f.sets {
+		if len(s) > 0 && s[0].Column == "type" {
+			setIface = s
+		}
+	}
+	if !slices.Equal(setIface, []bridge.Setting{{Column: "type", Value: "internal"}, {Column: "mtu_request", Value: "1400"}}) {
+		t.Errorf("Set.Interface sent %v", setIface)
+	}
+}

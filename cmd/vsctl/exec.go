@@ -1,0 +1,297 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "vswitch/proto/vswitch/v1"
+)
+
+type executor struct {
+	g   globalOpts
+	c   pb.VswitchClient
+	out io.Writer
+	in  io.Reader
+}
+
+func isCode(err error, c codes.Code) bool { return status.Code(err) == c }
+
+func (x *executor) run(ctx context.Context, c *command) error {
+	a := c.args
+	switch c.name {
+	case "init":
+		_, err := x.c.ListBridges(ctx, &pb.ListBridgesRequest{})
+		return err
+	case "add-br":
+		_, err := x.c.AddBridge(ctx, &pb.AddBridgeRequest{Name: a[0], MayExist: c.mayExist})
+		return err
+	case "del-br":
+		_, err := x.c.DelBridge(ctx, &pb.DelBridgeRequest{Name: a[0], IfExists: c.ifExists})
+		return err
+	case "list-br":
+		r, err := x.c.ListBridges(ctx, &pb.ListBridgesRequest{})
+		if err != nil {
+			return err
+		}
+		x.lines(r.GetNames())
+	case "br-exists":
+		r, err := x.c.ListBridges(ctx, &pb.ListBridgesRequest{})
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(r.GetNames(), a[0]) {
+			return &exitError{code: 2}
+		}
+	case "add-port":
+		return x.addPort(ctx, c)
+	case "del-port":
+		br, port := "", a[0]
+		if len(a) == 2 {
+			br, port = a[0], a[1]
+		}
+		_, err := x.c.DelPort(ctx, &pb.DelPortRequest{Bridge: br, Port: port, IfExists: c.ifExists})
+		return err
+	case "list-ports", "list-ifaces":
+		r, err := x.c.ListPorts(ctx, &pb.ListPortsRequest{Bridge: a[0]})
+		if err != nil {
+			return err
+		}
+		x.lines(r.GetNames())
+	case "port-to-br", "iface-to-br":
+		r, err := x.c.PortToBridge(ctx, &pb.PortToBridgeRequest{Port: a[0]})
+		if err != nil {
+			return err
+		}
+		x.lines([]string{r.GetBridge()})
+	case "get-fail-mode":
+		r, err := x.c.Get(ctx, &pb.GetRequest{Table: "Bridge", Record: a[0], Column: "fail_mode"})
+		if err != nil {
+			return err
+		}
+		if v := unquote(r.GetValue()); v != "" && v != "[]" {
+			x.lines([]string{v})
+		}
+	case "set-fail-mode", "del-fail-mode":
+		mode := ""
+		if c.name == "set-fail-mode" {
+			mode = a[1]
+		}
+		_, err := x.c.Set(ctx, &pb.SetRequest{Table: "Bridge", Record: a[0],
+			Settings: []*pb.Setting{{Column: "fail_mode", Value: mode}}})
+		return err
+	case "set":
+		err := x.set(ctx, c.table, c.record, c.sets)
+		if err != nil && c.ifExists && isCode(err, codes.NotFound) {
+			return nil
+		}
+		return err
+	case "get":
+		for _, col := range c.cols {
+			r, err := x.c.Get(ctx, &pb.GetRequest{Table: c.table, Record: c.record, Column: col})
+			if err != nil {
+				if c.ifExists && isCode(err, codes.NotFound) {
+					return nil
+				}
+				return err
+			}
+			v := r.GetValue()
+			if x.g.format == "json" {
+				v = ovsdbToJSON(v)
+			}
+			x.lines([]string{v})
+		}
+	case "show":
+		r, err := x.c.Show(ctx, &pb.ShowRequest{})
+		if err != nil {
+			return err
+		}
+		formatShow(x.out, r.GetBridges())
+	case "fdb/show":
+		r, err := x.c.FdbShow(ctx, &pb.FdbShowRequest{Bridge: a[0]})
+		if err != nil {
+			return err
+		}
+		formatFDB(x.out, r.GetEntries())
+	case "fdb/flush":
+		br := ""
+		if len(a) == 1 {
+			br = a[0]
+		}
+		if _, err := x.c.FdbFlush(ctx, &pb.FdbFlushRequest{Bridge: br}); err != nil {
+			return err
+		}
+		fmt.Fprintln(x.out, "table successfully flushed")
+	case "add-flow":
+		if a[1] == "-" {
+			return x.addFlows(ctx, c, a[0], a[1])
+		}
+		_, err := x.c.AddFlow(ctx, &pb.AddFlowRequest{Bridge: a[0], Flow: a[1]})
+		return err
+	case "add-flows":
+		return x.addFlows(ctx, c, a[0], a[1])
+	case "del-flows":
+		match := ""
+		if len(a) == 2 {
+			match = a[1]
+		}
+		_, err := x.c.DelFlows(ctx, &pb.DelFlowsRequest{Bridge: a[0], Match: match, Strict: c.strict})
+		return err
+	case "dump-flows":
+		r, err := x.c.DumpFlows(ctx, &pb.DumpFlowsRequest{Bridge: a[0]})
+		if err != nil {
+			return err
+		}
+		formatFlows(x.out, r.GetFlows(), x.g.names == 0 && !x.g.noStats, x.g.noStats)
+	default:
+		return fmt.Errorf("%s: not implemented", c.name)
+	}
+	return nil
+}
+
+func (x *executor) lines(ss []string) {
+	for _, s := range ss {
+		fmt.Fprintln(x.out, s)
+	}
+}
+
+// addPort sends the add-port and its merged columns as one AddPort. With
+// --may-exist and a port that already exists on that bridge, ovs-vsctl
+// still applies the `set` commands that follow, so they are sent as sets.
+func (x *executor) addPort(ctx context.Context, c *command) error {
+	br, name := c.args[0], c.spec.GetName()
+	if c.mayExist && len(c.ifaceSets)+len(c.portSets) > 0 {
+		r, err := x.c.PortToBridge(ctx, &pb.PortToBridgeRequest{Port: name})
+		if err == nil && r.GetBridge() == br {
+			if err := x.set(ctx, "Interface", name, c.ifaceSets); err != nil {
+				return err
+			}
+			return x.set(ctx, "Port", name, append(slices.Clone(c.portSets), c.extra...))
+		}
+		if err != nil && !isCode(err, codes.NotFound) {
+			return err
+		}
+	}
+	_, err := x.c.AddPort(ctx, &pb.AddPortRequest{Bridge: br, Port: c.spec, MayExist: c.mayExist})
+	if err != nil {
+		return err
+	}
+	return x.set(ctx, "Port", name, c.extra)
+}
+
+// set sends one Set. A whole-map value (options={a=b}) replaces the map, as
+// in ovs-vsctl: the keys it does not name are read and cleared.
+func (x *executor) set(ctx context.Context, table, record string, sets []setting) error {
+	var out []*pb.Setting
+	for _, s := range sets {
+		if !s.isMap {
+			out = append(out, &pb.Setting{Column: s.column, Key: s.key, Value: s.value})
+			continue
+		}
+		r, err := x.c.Get(ctx, &pb.GetRequest{Table: table, Record: record, Column: s.column})
+		if err != nil {
+			return err
+		}
+		old, err := parseMap(r.GetValue())
+		if err != nil {
+			return fmt.Errorf("%s %s: cannot parse current %s %q: %v", table, record, s.column, r.GetValue(), err)
+		}
+		for _, k := range slices.Sorted(maps.Keys(old)) {
+			if _, keep := s.mapValue[k]; !keep {
+				out = append(out, &pb.Setting{Column: s.column, Key: k, Value: ""})
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(s.mapValue)) {
+			out = append(out, &pb.Setting{Column: s.column, Key: k, Value: s.mapValue[k]})
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	_, err := x.c.Set(ctx, &pb.SetRequest{Table: table, Record: record, Settings: out})
+	return err
+}
+
+// addFlows reads flows, one a line, from a file or stdin ("-"). With
+// --bundle a line may start with add, delete or delete_strict, as in
+// ovs-ofctl's bundle files.
+func (x *executor) addFlows(ctx context.Context, c *command, br, file string) error {
+	var r io.Reader = x.in
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		verb, rest, _ := strings.Cut(line, " ")
+		var err error
+		switch {
+		case c.bundle && verb == "add":
+			_, err = x.c.AddFlow(ctx, &pb.AddFlowRequest{Bridge: br, Flow: strings.TrimSpace(rest)})
+		case c.bundle && (verb == "delete" || verb == "delete_strict"):
+			_, err = x.c.DelFlows(ctx, &pb.DelFlowsRequest{Bridge: br, Match: strings.TrimSpace(rest), Strict: verb == "delete_strict"})
+		default:
+			_, err = x.c.AddFlow(ctx, &pb.AddFlowRequest{Bridge: br, Flow: line})
+		}
+		if err != nil {
+			if st, ok := status.FromError(err); ok && st.Code() != codes.Unavailable && st.Code() != codes.DeadlineExceeded {
+				return status.Errorf(st.Code(), "%s:%d: %s", file, n, st.Message())
+			}
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// ovsdbToJSON renders an ovs-vsctl value ([a, b], {k=v}, "s", 5) as JSON,
+// for --format=json get (go-openvswitch decodes sets into []string).
+func ovsdbToJSON(v string) string {
+	v = strings.TrimSpace(v)
+	var out any
+	switch {
+	case strings.HasPrefix(v, "{"):
+		m, err := parseMap(v)
+		if err != nil {
+			return strconv.Quote(v)
+		}
+		out = m
+	case strings.HasPrefix(v, "["):
+		list := []string{}
+		rest := strings.TrimSpace(v[1 : len(v)-1])
+		for rest != "" {
+			a, r, err := scanAtom(rest)
+			if err != nil {
+				return strconv.Quote(v)
+			}
+			list = append(list, a)
+			rest = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(r), ","))
+		}
+		out = list
+	default:
+		if _, err := strconv.ParseFloat(v, 64); err == nil {
+			return v
+		}
+		out = unquote(v)
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}
