@@ -301,3 +301,37 @@ func TestPMDPinned(t *testing.T) {
 	}
 	fmt.Println("pmd-c00 Cpus_allowed_list:", found)
 }
+
+// TestArenaHugepages reserves 2 MiB hugepages for the test, checks the arena
+// lands on them, and gives them back.
+func TestArenaHugepages(t *testing.T) {
+	const knob = "/proc/sys/vm/nr_hugepages"
+	old, err := os.ReadFile(knob)
+	if err != nil || os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI needs root and %s: %v", knob, err)
+		}
+		t.Skip("needs root")
+	}
+	var n int
+	fmt.Sscan(string(old), &n)
+	t.Cleanup(func() { os.WriteFile(knob, old, 0o644) })
+	if err := os.WriteFile(knob, []byte(fmt.Sprint(n+8)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewArena(16 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if !a.Huge() {
+		t.Skip("kernel granted no hugepages (memory too fragmented); the fallback path is covered by every other test")
+	}
+	p := NewPool(a)
+	if p.Size() != 8192 {
+		t.Fatalf("pool of %d packets, want 8192", p.Size())
+	}
+	pk := p.Get()
+	pk.CopyFrom([]byte{1, 2, 3})
+	p.Put(pk)
+}
