@@ -14,14 +14,19 @@ import (
 // MaxPorts bounds datapath port numbers (shared by all bridges).
 const MaxPorts = 1 << 16
 
-// Upcall is what a PMD hands the slow path on a flow-cache miss. The slow
-// path appends the datapath actions for Key to Actions; it must not keep any
+// Upcall is what a PMD hands the slow path on a megaflow miss, or to
+// revalidate a megaflow (then Packet is nil and Key is its masked key). The
+// slow path appends the datapath actions for Key to Actions, sets in Mask
+// every key bit it consulted (the megaflow's mask) and appends to Refs the
+// refs its decision depends on (rules, learned MACs). It must not keep any
 // of these pointers after returning.
 type Upcall struct {
 	PMD     int
 	Key     *flowtable.Key
 	Packet  *Packet
 	Actions []Action
+	Mask    flowtable.Key
+	Refs    []uint32
 }
 
 // Upcaller translates a missed packet through the OpenFlow pipeline.
@@ -40,7 +45,17 @@ type Config struct {
 	// UpcallBudget caps upcalls per PMD iteration (default 64); packets
 	// over it are dropped and counted as lost upcalls.
 	UpcallBudget int
+	// FlowLimit caps megaflows per PMD (default 200000, as OVS).
+	FlowLimit int
+	// FlowIdle is how long an unused megaflow stays (default 10 s).
+	FlowIdle time.Duration
+	// EMCInsertInvProb: a megaflow hit is put in the EMC with probability
+	// 1/EMCInsertInvProb (default 100; 1 always; set EMCDisabled to never).
+	EMCInsertInvProb int
 }
+
+// EMCDisabled as Config.EMCInsertInvProb turns the EMC off.
+const EMCDisabled = -1
 
 // Datapath is the one datapath of a vswitchd: the ports of every bridge,
 // numbered datapath-wide, and the PMDs that poll them.
@@ -55,6 +70,9 @@ type Datapath struct {
 	snap  atomic.Pointer[snapshot]
 	gen   atomic.Uint64
 	pmds  []*pmd
+	refs  *refTable
+
+	emcInv atomic.Uint32 // EMC insertion inverse probability; 0 disables
 
 	started bool
 }
@@ -87,11 +105,24 @@ func New(cfg Config, up Upcaller) (*Datapath, error) {
 	if cfg.UpcallBudget <= 0 {
 		cfg.UpcallBudget = 64
 	}
+	if cfg.FlowLimit <= 0 {
+		cfg.FlowLimit = 200000
+	}
+	if cfg.FlowIdle <= 0 {
+		cfg.FlowIdle = 10 * time.Second
+	}
+	switch {
+	case cfg.EMCInsertInvProb == 0:
+		cfg.EMCInsertInvProb = 100
+	case cfg.EMCInsertInvProb < 0:
+		cfg.EMCInsertInvProb = 0
+	}
 	arena, err := NewArena(cfg.MemBytes)
 	if err != nil {
 		return nil, err
 	}
-	d := &Datapath{cfg: cfg, arena: arena, pool: NewPool(arena), up: up, ports: map[uint32]*dpPort{}}
+	d := &Datapath{cfg: cfg, arena: arena, pool: NewPool(arena), up: up, ports: map[uint32]*dpPort{}, refs: newRefTable()}
+	d.emcInv.Store(uint32(cfg.EMCInsertInvProb))
 	d.snap.Store(&snapshot{rxqs: make([][]rxq, len(cfg.PMDCores))})
 	for i, core := range cfg.PMDCores {
 		p, err := newPMD(d, i, core)
@@ -199,9 +230,22 @@ func (d *Datapath) PortStats(no uint32) (PortStats, bool) {
 	return st, true
 }
 
-// Invalidate makes every PMD drop its cached flows before its next packet:
-// the control plane calls it after any change to what the pipeline decides.
+// Invalidate marks every installed megaflow for revalidation before its next
+// use. It does not wait, so PMDs call it (MAC learning in an upcall).
 func (d *Datapath) Invalidate() { d.gen.Add(1) }
+
+// Revalidate is Invalidate for the control plane: when it returns, every PMD
+// has started a new iteration, so no packet is forwarded by a megaflow
+// computed before the change without being revalidated first.
+func (d *Datapath) Revalidate() {
+	d.gen.Add(1)
+	d.mu.Lock()
+	d.synchronize()
+	d.mu.Unlock()
+}
+
+// SetEMCInsertInvProb changes the EMC insertion probability (1/n; 0 disables).
+func (d *Datapath) SetEMCInsertInvProb(n int) { d.emcInv.Store(uint32(max(n, 0))) }
 
 // Inject sends a packet (taken from Pool().Get) out of a port from the
 // control plane; the port's tx queue len(PMDs) is reserved for that.
@@ -268,7 +312,9 @@ func (d *Datapath) synchronize() {
 func (d *Datapath) PMDStats() []PMDStats {
 	out := make([]PMDStats, len(d.pmds))
 	for i, p := range d.pmds {
-		out[i] = p.stats.load()
+		p.statsMu.Lock()
+		out[i] = p.stats
+		p.statsMu.Unlock()
 		out[i].ID = i
 		out[i].Core = p.core
 	}

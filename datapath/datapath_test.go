@@ -220,16 +220,21 @@ func TestPMDForwards(t *testing.T) {
 	}
 	b.mu.Unlock()
 	waitFor(t, func() bool { st, _ := d.PortStats(up.a); return st.RxErrors == 2 })
+	// The test slow path consults no field but in_port, so one megaflow
+	// covers both flows.
 	ps := d.PMDStats()[0]
-	if ps.Upcalls != 2 || ps.CacheHits != 98 || ps.Malformed != 2 || ps.Packets != 102 {
-		t.Fatalf("pmd stats %+v: want 2 upcalls, 98 hits, 2 malformed, 102 packets", ps)
+	if ps.Upcalls != 1 || ps.EMCHits+ps.MegaflowHits != 99 || ps.Malformed != 2 || ps.Packets != 102 || ps.Megaflows != 1 {
+		t.Fatalf("pmd stats %+v: want 1 upcall, 99 hits, 2 malformed, 102 packets, 1 megaflow", ps)
 	}
-	// A change invalidates cached flows: the next packets upcall again.
-	d.Invalidate()
+	// A change makes the next hit revalidate the megaflow first.
+	d.Revalidate()
 	a.send(f1)
 	waitFor(t, func() bool { return b.txPackets.Load() == 101 })
-	if got := up.calls.Load(); got != 3 {
-		t.Fatalf("upcalls after invalidate: %d, want 3", got)
+	if got := up.calls.Load(); got != 2 || d.PMDStats()[0].Revalidations != 1 {
+		t.Fatalf("slow path calls after revalidate: %d, want 2 (%+v)", got, d.PMDStats()[0])
+	}
+	if mf := d.Megaflows(); len(mf) != 1 || mf[0].Packets != 101 || mf[0].Mask.InPort != ^uint32(0) {
+		t.Fatalf("megaflows %+v", mf)
 	}
 	// Removing a port waits for the PMD and closes it.
 	if err := d.RemovePort(up.b); err != nil {

@@ -3,7 +3,9 @@ package datapath
 import (
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -22,35 +24,30 @@ const (
 	parkTimeout   = 200
 	parkTimeoutNF = 1
 	upcallScratch = 4096
+	// sweepInterval is how often a PMD pushes megaflow use into refs,
+	// expires idle megaflows and re-ranks its subtables.
+	sweepInterval = int64(time.Second)
 )
 
 // PMDStats are one PMD's counters, published at the end of each iteration.
 type PMDStats struct {
-	ID, Core    int
-	Packets     uint64 // packets received
-	CacheHits   uint64 // flow-cache hits
-	Upcalls     uint64 // misses translated by the slow path
-	UpcallsLost uint64 // misses dropped over the upcall budget or failed
-	Malformed   uint64 // frames refused before lookup
-	TxDropped   uint64 // outputs to ports that are gone
-	Iterations  uint64
-	Parks       uint64
-	BusyNanos   uint64 // time spent in iterations that found packets
+	ID, Core      int
+	Packets       uint64 // packets received
+	EMCHits       uint64 // exact-match cache hits
+	MegaflowHits  uint64 // classifier hits
+	Upcalls       uint64 // misses translated by the slow path
+	UpcallsLost   uint64 // misses dropped over the upcall budget or failed
+	Revalidations uint64 // megaflows re-translated after a change
+	Malformed     uint64 // frames refused before lookup
+	TxDropped     uint64 // outputs to ports that are gone, or copies without buffers
+	Iterations    uint64
+	Parks         uint64
+	BusyNanos     uint64 // time spent in iterations that found packets
+	Megaflows     uint64 // megaflows installed now
+	Expired       uint64 // megaflows removed idle
 }
 
-type pmdCounters struct {
-	packets, hits, upcalls, lost, malformed, txDropped, iters, parks, busy atomic.Uint64
-}
-
-func (c *pmdCounters) load() PMDStats {
-	return PMDStats{
-		Packets: c.packets.Load(), CacheHits: c.hits.Load(), Upcalls: c.upcalls.Load(),
-		UpcallsLost: c.lost.Load(), Malformed: c.malformed.Load(), TxDropped: c.txDropped.Load(),
-		Iterations: c.iters.Load(), Parks: c.parks.Load(), BusyNanos: c.busy.Load(),
-	}
-}
-
-// pmd is one poll-mode thread: it owns its flow cache, packet cache and tx
+// pmd is one poll-mode thread: it owns its megaflows, packet cache and tx
 // batches, and runs each received batch to completion.
 type pmd struct {
 	dp   *Datapath
@@ -58,25 +55,35 @@ type pmd struct {
 	core int
 
 	cache *Cache
-	fc    *flowCache
+	ft    flowTable
 	snap  *snapshot
 	gen   uint64
+	now   int64 // datapath clock at the start of the iteration
+	rng   uint64
 
-	rx     Batch
-	key    flowtable.Key
-	tx     []Batch  // per datapath port number
-	dirty  []uint32 // ports with queued packets
-	upcall Upcall
-	upActs []Action
-	budget int
+	rx      Batch
+	keys    [BatchSize]flowtable.Key
+	hashes  [BatchSize]uint32
+	handles [BatchSize]flowtable.Handle
+	flowOf  [BatchSize]uint32
+	tx      []Batch  // per datapath port number
+	dirty   []uint32 // ports with queued packets
+	upcall  Upcall
+	upActs  []Action
+	upRefs  []uint32
+	budget  int
+
+	lastSweep int64
 
 	epfd, wakefd int
 	events       [16]unix.EpollEvent
 	polled       []int // fds registered in epfd
 	noFD         bool  // some rxq has no poll fd
 
-	local PMDStats // counted here, published once per iteration
-	stats pmdCounters
+	local   PMDStats // counted here, published once per iteration
+	statsMu sync.Mutex
+	stats   PMDStats
+	cmds    chan func(*pmd)
 
 	seq    atomic.Uint64
 	parked atomic.Bool
@@ -104,8 +111,10 @@ func newPMD(d *Datapath, id, core int) (*pmd, error) {
 	return &pmd{
 		dp: d, id: id, core: core,
 		cache:  d.pool.NewCache(),
-		fc:     newFlowCache(),
 		upActs: make([]Action, 0, upcallScratch),
+		upRefs: make([]uint32, 0, 64),
+		rng:    uint64(id)*0x9e3779b97f4a7c15 + 1,
+		cmds:   make(chan func(*pmd), 16),
 		epfd:   epfd, wakefd: wakefd,
 		done: make(chan struct{}),
 	}, nil
@@ -154,7 +163,14 @@ func (p *pmd) run() {
 	for !p.stop.Load() {
 		p.reload()
 		start := time.Now()
+		p.now = p.dp.now()
+		if p.now-p.lastSweep > sweepInterval {
+			p.sweep()
+		}
 		n := p.iterate()
+		for len(p.cmds) > 0 {
+			(<-p.cmds)(p)
+		}
 		p.local.Iterations++
 		if n > 0 {
 			p.local.BusyNanos += uint64(time.Since(start))
@@ -179,10 +195,7 @@ func (p *pmd) run() {
 // reload picks up a new snapshot (re-registering poll fds) and drops cached
 // flows when the control plane invalidated them.
 func (p *pmd) reload() {
-	if g := p.dp.gen.Load(); g != p.gen {
-		p.gen = g
-		p.fc.flush()
-	}
+	p.gen = p.dp.gen.Load()
 	s := p.dp.snap.Load()
 	if s == p.snap {
 		return
@@ -244,57 +257,179 @@ func (p *pmd) iterate() int {
 	return total
 }
 
-// process runs the rx batch to completion: extract, look up, upcall on a
-// miss, execute.
+// process runs the rx batch to completion: extract every key, look the
+// batch up in the EMC, then in the in_port's classifier subtable by
+// subtable, upcall what is left, then execute.
 func (p *pmd) process(in *dpPort) {
 	b := &p.rx
-	p.local.Packets += uint64(b.N)
-	k := &p.key
-	for i := 0; i < b.N; i++ {
+	n := b.N
+	p.local.Packets += uint64(n)
+	var pending uint64
+	for i := 0; i < n; i++ {
 		pkt := b.Pkts[i]
-		b.Pkts[i] = nil
 		pkt.InPort = in.no
+		k := &p.keys[i]
 		if !flowtable.Extract(pkt.Data(), in.no, k) || !validSource(&k.DlSrc) {
 			in.rxErrors.Add(1)
 			p.local.Malformed++
 			p.cache.Put(pkt)
+			b.Pkts[i] = nil
 			continue
 		}
 		h := k.Hash()
-		acts, ok := p.fc.lookup(k, h)
-		if ok {
-			p.local.CacheHits++
-		} else if acts, ok = p.miss(k, h, pkt); !ok {
-			p.cache.Put(pkt)
+		p.hashes[i] = h
+		if v := p.ft.emc.Lookup(k, h); v != 0 && p.usable(v-1) {
+			p.flowOf[i] = v - 1
+			p.local.EMCHits++
 			continue
 		}
-		p.execute(pkt, acts)
+		pending |= 1 << i
+	}
+	if pending != 0 {
+		if c := p.ft.classifier(in.no); c != nil {
+			miss := c.LookupBatch(p.keys[:n], pending, p.handles[:])
+			for m := pending &^ miss; m != 0; m &= m - 1 {
+				i := bits.TrailingZeros64(m)
+				id := c.Value(p.handles[i])
+				if !p.usable(id) {
+					miss |= 1 << i
+					continue
+				}
+				p.flowOf[i] = id
+				p.local.MegaflowHits++
+				p.maybeEMC(i, id)
+			}
+			pending = miss
+		}
+		for m := pending; m != 0; m &= m - 1 {
+			i := bits.TrailingZeros64(m)
+			if !p.resolve(i) {
+				p.cache.Put(b.Pkts[i])
+				b.Pkts[i] = nil
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		pkt := b.Pkts[i]
+		if pkt == nil {
+			continue
+		}
+		b.Pkts[i] = nil
+		f := &p.ft.flows[p.flowOf[i]]
+		f.packets++
+		f.bytes += uint64(pkt.Len())
+		f.used = p.now
+		p.execute(pkt, p.ft.acts.get(f.acts))
 	}
 	b.N = 0
 }
 
-// miss translates k through the slow path within this iteration's budget
-// and installs the result.
-func (p *pmd) miss(k *flowtable.Key, h uint32, pkt *Packet) ([]Action, bool) {
-	if p.budget == 0 || p.dp.up == nil {
+// maybeEMC inserts a classifier hit into the EMC with the configured
+// probability (1 in EMCInsertInvProb; 0 disables).
+func (p *pmd) maybeEMC(i int, id uint32) {
+	inv := p.dp.emcInv.Load()
+	if inv == 0 {
+		return
+	}
+	if inv > 1 {
+		p.rng ^= p.rng << 13
+		p.rng ^= p.rng >> 7
+		p.rng ^= p.rng << 17
+		if p.rng%uint64(inv) != 0 {
+			return
+		}
+	}
+	p.ft.emc.Insert(&p.keys[i], p.hashes[i], id+1)
+}
+
+// usable reports whether megaflow id may forward now, revalidating it first
+// if the control plane changed anything since it was computed.
+func (p *pmd) usable(id uint32) bool {
+	f := &p.ft.flows[id]
+	if f.dead {
+		return false
+	}
+	if f.gen == p.gen {
+		return true
+	}
+	return p.revalidate(id)
+}
+
+// revalidate re-translates a megaflow's masked key. The flow survives if the
+// new translation consults no field the megaflow wildcards (then it covers
+// only packets that translate alike); its actions are replaced.
+func (p *pmd) revalidate(id uint32) bool {
+	f := &p.ft.flows[id]
+	c := p.ft.cls[f.inPort]
+	key := c.Key(f.h)
+	key.InPort = f.inPort
+	mask := c.Mask(f.h)
+	p.local.Revalidations++
+	acts, refs, wc, gen, err := p.translate(&key, nil)
+	f = &p.ft.flows[id]
+	if err != nil || !flowtable.Subset(&wc, &mask) {
+		p.pushStats(f)
+		p.ft.kill(id)
+		return false
+	}
+	p.ft.setActions(id, acts, refs)
+	f.gen = gen
+	return true
+}
+
+// resolve finds or makes the megaflow for packet i after an EMC and
+// classifier miss: an upcall earlier in this batch may already cover it.
+func (p *pmd) resolve(i int) bool {
+	k := &p.keys[i]
+	if c := p.ft.classifier(k.InPort); c != nil {
+		if h, ok := c.Lookup(k); ok {
+			if id := c.Value(h); p.usable(id) {
+				p.flowOf[i] = id
+				p.local.MegaflowHits++
+				return true
+			}
+		}
+	}
+	if p.budget == 0 || p.dp.up == nil || p.ft.live >= p.dp.cfg.FlowLimit {
 		p.local.UpcallsLost++
-		return nil, false
+		return false
 	}
 	p.budget--
-	p.upcall = Upcall{PMD: p.id, Key: k, Packet: pkt, Actions: p.upActs[:0]}
-	err := p.dp.up.Upcall(&p.upcall)
-	acts := p.upcall.Actions
-	p.upcall = Upcall{}
+	acts, refs, wc, gen, err := p.translate(k, p.rx.Pkts[i])
 	if err != nil {
 		p.local.UpcallsLost++
-		return nil, false
+		return false
 	}
 	p.local.Upcalls++
-	p.fc.insert(k, h, acts)
+	wc.InPort = ^uint32(0)
+	masked := *k
+	flowtable.ApplyMask(&masked, &wc)
+	id := p.ft.install(&masked, &wc, acts, refs, gen, p.now)
+	p.flowOf[i] = id
+	p.maybeEMC(i, id)
+	return true
+}
+
+// translate runs the slow path for key. It returns the generation read
+// before translating: a flow stamped with it is revalidated if anything
+// changed while it was being computed.
+func (p *pmd) translate(key *flowtable.Key, pkt *Packet) ([]Action, []uint32, flowtable.Key, uint64, error) {
+	p.upcall = Upcall{PMD: p.id, Key: key, Packet: pkt, Actions: p.upActs[:0], Refs: p.upRefs[:0]}
+	gen := p.dp.gen.Load()
+	err := p.dp.up.Upcall(&p.upcall)
+	u := &p.upcall
+	acts, refs, wc := u.Actions, u.Refs, u.Mask
 	if cap(acts) > cap(p.upActs) {
-		p.upActs = acts[:0] // keep the grown scratch
+		p.upActs = acts[:0]
 	}
-	return acts, true
+	if cap(refs) > cap(p.upRefs) {
+		p.upRefs = refs[:0]
+	}
+	*u = Upcall{}
+	// A change made meanwhile (perhaps by this very upcall learning a MAC)
+	// applies to every later hit in this iteration.
+	p.gen = p.dp.gen.Load()
+	return acts, refs, wc, gen, err
 }
 
 // execute applies acts to pkt; outputs before the last action get a copy.
@@ -358,18 +493,12 @@ func (p *pmd) flush() {
 	p.dirty = p.dirty[:0]
 }
 
+// publishStats makes the PMD's counters visible to the control plane.
 func (p *pmd) publishStats() {
-	l := &p.local
-	s := &p.stats
-	s.packets.Store(l.Packets)
-	s.hits.Store(l.CacheHits)
-	s.upcalls.Store(l.Upcalls)
-	s.lost.Store(l.UpcallsLost)
-	s.malformed.Store(l.Malformed)
-	s.txDropped.Store(l.TxDropped)
-	s.iters.Store(l.Iterations)
-	s.parks.Store(l.Parks)
-	s.busy.Store(l.BusyNanos)
+	p.local.Megaflows = uint64(p.ft.live)
+	p.statsMu.Lock()
+	p.stats = p.local
+	p.statsMu.Unlock()
 }
 
 // validSource refuses multicast and all-zero source MACs, as the Linux bridge
@@ -379,4 +508,41 @@ func validSource(mac *[6]byte) bool {
 		return false
 	}
 	return mac[0]|mac[1]|mac[2]|mac[3]|mac[4]|mac[5] != 0
+}
+
+// sweep pushes each megaflow's use and new counts to its refs (so MACs and
+// rules stay alive and counted), removes megaflows idle longer than the
+// idle timeout, purges the EMC of dead flows and re-ranks subtables.
+func (p *pmd) sweep() {
+	idle := int64(p.dp.cfg.FlowIdle)
+	for id := range p.ft.flows {
+		f := &p.ft.flows[id]
+		if f.dead {
+			continue
+		}
+		p.pushStats(f)
+		if p.now-f.used > idle {
+			p.ft.kill(uint32(id))
+			p.local.Expired++
+		}
+	}
+	p.ft.sweepEMC()
+	for _, c := range p.ft.cls {
+		if c != nil {
+			c.Rank()
+		}
+	}
+	p.lastSweep = p.now
+}
+
+// pushStats hands a megaflow's use and counts since the last push to its refs.
+func (p *pmd) pushStats(f *megaflow) {
+	dp, db := f.packets-f.pushedP, f.bytes-f.pushedB
+	if dp == 0 && f.used <= p.lastSweep {
+		return
+	}
+	for _, r := range p.ft.refs.get(f.refs) {
+		p.dp.push(r, f.used, dp, db)
+	}
+	f.pushedP, f.pushedB = f.packets, f.bytes
 }

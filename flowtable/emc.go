@@ -49,3 +49,12 @@ func (c *EMC) Insert(k *Key, h uint32, value uint32) {
 
 // Clear empties the cache.
 func (c *EMC) Clear() { clear(c.entries[:]) }
+
+// Drop empties every entry whose value dead reports true for.
+func (c *EMC) Drop(dead func(value uint32) bool) {
+	for i := range c.entries {
+		if v := c.entries[i].value; v != 0 && dead(v) {
+			c.entries[i] = emcEntry{}
+		}
+	}
+}

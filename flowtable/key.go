@@ -103,3 +103,31 @@ const (
 	IPProtoICMP6 = 58
 	IPProtoSCTP  = 132
 )
+
+// Subset reports whether every bit set in a is also set in b (a mask a is
+// no more specific than mask b).
+func Subset(a, b *Key) bool {
+	aw, bw := a.Words(), b.Words()
+	for i := range aw {
+		if aw[i]&^bw[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ApplyMask clears the bits of k that mask does not have.
+func ApplyMask(k, mask *Key) {
+	kw, mw := k.Words(), mask.Words()
+	for i := range kw {
+		kw[i] &= mw[i]
+	}
+}
+
+// Or sets in k every bit set in o.
+func (k *Key) Or(o *Key) {
+	kw, ow := k.Words(), o.Words()
+	for i := range kw {
+		kw[i] |= ow[i]
+	}
+}

@@ -1,0 +1,77 @@
+package datapath
+
+import (
+	"time"
+
+	"vswitch/flowtable"
+)
+
+// MegaflowInfo describes one installed megaflow, for dpif/dump-flows.
+type MegaflowInfo struct {
+	PMD       int
+	Key, Mask flowtable.Key
+	Actions   []Action
+	Packets   uint64
+	Bytes     uint64
+	Used      time.Duration // since the last hit
+	Age       time.Duration // since it was installed
+}
+
+// Megaflows returns every PMD's installed megaflows. Each PMD copies its
+// own table at the end of an iteration, so nothing is read while written.
+func (d *Datapath) Megaflows() []MegaflowInfo {
+	var out []MegaflowInfo
+	d.onEachPMD(func(p *pmd) {
+		now := d.now()
+		for id := range p.ft.flows {
+			f := &p.ft.flows[id]
+			if f.dead {
+				continue
+			}
+			c := p.ft.cls[f.inPort]
+			k := c.Key(f.h)
+			k.InPort = f.inPort
+			out = append(out, MegaflowInfo{
+				PMD: p.id, Key: k, Mask: c.Mask(f.h),
+				Actions: append([]Action(nil), p.ft.acts.get(f.acts)...),
+				Packets: f.packets, Bytes: f.bytes,
+				Used: time.Duration(now - f.used), Age: time.Duration(now - f.created),
+			})
+		}
+	})
+	return out
+}
+
+// FlushMegaflows removes every PMD's megaflows (their counts go to refs first).
+func (d *Datapath) FlushMegaflows() {
+	d.onEachPMD(func(p *pmd) {
+		for id := range p.ft.flows {
+			if f := &p.ft.flows[id]; !f.dead {
+				p.pushStats(f)
+			}
+		}
+		p.ft.clear()
+	})
+}
+
+// onEachPMD runs fn on each PMD's own goroutine between iterations (or
+// directly when the PMDs are not running) and waits for all of them.
+func (d *Datapath) onEachPMD(fn func(p *pmd)) {
+	d.mu.Lock()
+	started := d.started
+	d.mu.Unlock()
+	for _, p := range d.pmds {
+		if !started || p.exited.Load() {
+			fn(p)
+			continue
+		}
+		done := make(chan struct{})
+		p.cmds <- func(p *pmd) { fn(p); close(done) }
+		p.wake()
+		select {
+		case <-done:
+		case <-p.done: // stopped meanwhile: its tables are ours now
+			fn(p)
+		}
+	}
+}
