@@ -226,6 +226,9 @@ func TestPMDForwards(t *testing.T) {
 	}
 	// A change invalidates cached flows: the next packets upcall again.
 	d.Invalidate()
+	d.mu.Lock()
+	d.synchronize() // the PMD has started an iteration since: it saw the change
+	d.mu.Unlock()
 	a.send(f1)
 	waitFor(t, func() bool { return b.txPackets.Load() == 101 })
 	if got := up.calls.Load(); got != 3 {
