@@ -37,7 +37,7 @@ type switchAPI interface {
 	FlushFDB(bridge string) error
 	AddFlow(bridge, flow string) error
 	DelFlows(bridge, match string, strict bool) error
-	DumpFlows(bridge string) ([]bridge.FlowView, error)
+	DumpFlows(bridge string, names bool) ([]bridge.FlowView, error)
 }
 
 var _ switchAPI = (*bridge.Switch)(nil)
@@ -452,7 +452,7 @@ func (s *service) DumpFlows(_ context.Context, r *pb.DumpFlowsRequest) (*pb.Dump
 	if err := checkName("bridge", r.GetBridge()); err != nil {
 		return nil, err
 	}
-	flows, err := s.sw.DumpFlows(r.GetBridge())
+	flows, err := s.sw.DumpFlows(r.GetBridge(), r.GetNames())
 	if err != nil {
 		return nil, toStatus(err)
 	}

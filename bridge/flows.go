@@ -122,8 +122,9 @@ func (s *Switch) DelFlows(brName, match string, strict bool) error {
 	return nil
 }
 
-// DumpFlows returns a bridge's rules in table, priority order.
-func (s *Switch) DumpFlows(brName string) ([]FlowView, error) {
+// DumpFlows returns a bridge's rules in table, priority order, naming
+// ports by name when names is set (by number otherwise).
+func (s *Switch) DumpFlows(brName string, names bool) ([]FlowView, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, err := s.bridge(brName)
@@ -137,6 +138,10 @@ func (s *Switch) DumpFlows(brName string) ([]FlowView, error) {
 		}
 		return rules[i].flow.Priority > rules[j].flow.Priority
 	})
+	var namer openflow.PortNamer
+	if names {
+		namer = portNamer{b}
+	}
 	now := time.Now()
 	out := make([]FlowView, 0, len(rules))
 	for _, r := range rules {
@@ -144,7 +149,7 @@ func (s *Switch) DumpFlows(brName string) ([]FlowView, error) {
 		out = append(out, FlowView{
 			Table: int(f.Table), Priority: int(f.Priority), Cookie: f.Cookie,
 			Duration: now.Sub(r.added), Packets: r.packets.Load(), Bytes: r.bytes.Load(),
-			Text: f.Match.Format(portNamer{b}) + " actions=" + openflow.FormatActions(f.Actions, portNamer{b}),
+			Text: f.Match.Format(namer) + " actions=" + openflow.FormatActions(f.Actions, namer),
 		})
 	}
 	return out, nil

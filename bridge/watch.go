@@ -20,7 +20,11 @@ func (s *Switch) watchLinks(ctx context.Context) {
 	done := make(chan struct{})
 	defer close(done)
 	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
-		ErrorCallback: func(err error) { slog.Warn("netlink link watch", "err", err) },
+		ErrorCallback: func(err error) {
+			if ctx.Err() == nil {
+				slog.Warn("netlink link watch", "err", err)
+			}
+		},
 	})
 	if err != nil {
 		slog.Warn("cannot watch links; retrying missing devices every 2s only", "err", err)

@@ -148,7 +148,7 @@ func (x *executor) run(ctx context.Context, c *command) error {
 		_, err := x.c.DelFlows(ctx, &pb.DelFlowsRequest{Bridge: a[0], Match: match, Strict: c.strict})
 		return err
 	case "dump-flows":
-		r, err := x.c.DumpFlows(ctx, &pb.DumpFlowsRequest{Bridge: a[0]})
+		r, err := x.c.DumpFlows(ctx, &pb.DumpFlowsRequest{Bridge: a[0], Names: x.g.names == 1})
 		if err != nil {
 			return err
 		}

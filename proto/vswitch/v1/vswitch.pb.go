@@ -1858,8 +1858,11 @@ func (*DelFlowsResponse) Descriptor() ([]byte, []int) {
 }
 
 type DumpFlowsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bridge        string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// names prints ports by name in flow text (ovs-ofctl --names); otherwise
+	// by number, which programs parse.
+	Names         bool `protobuf:"varint,2,opt,name=names,proto3" json:"names,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1899,6 +1902,13 @@ func (x *DumpFlowsRequest) GetBridge() string {
 		return x.Bridge
 	}
 	return ""
+}
+
+func (x *DumpFlowsRequest) GetNames() bool {
+	if x != nil {
+		return x.Names
+	}
+	return false
 }
 
 type DumpFlowsResponse struct {
@@ -2170,9 +2180,10 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x14\n" +
 	"\x05match\x18\x02 \x01(\tR\x05match\x12\x16\n" +
 	"\x06strict\x18\x03 \x01(\bR\x06strict\"\x12\n" +
-	"\x10DelFlowsResponse\"*\n" +
+	"\x10DelFlowsResponse\"@\n" +
 	"\x10DumpFlowsRequest\x12\x16\n" +
-	"\x06bridge\x18\x01 \x01(\tR\x06bridge\";\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x14\n" +
+	"\x05names\x18\x02 \x01(\bR\x05names\";\n" +
 	"\x11DumpFlowsResponse\x12&\n" +
 	"\x05flows\x18\x01 \x03(\v2\x10.vswitch.v1.FlowR\x05flows\"\xd1\x01\n" +
 	"\x04Flow\x12\x14\n" +

@@ -1,0 +1,64 @@
+# vswitch build, demo and test entry points. `make test` is what CI runs
+# (.ci/run): it installs what the tests need, then vets, lints and runs the
+# unit, race, fuzz-seed and end-to-end tests. The e2e tests need root.
+
+GO          ?= go
+BIN         := bin
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+
+# Debian packages the end-to-end tests and the demo run (peers nobody here
+# wrote). Only the missing ones are installed.
+APT_PACKAGES := iproute2 iputils-ping netcat-openbsd tcpdump ethtool
+
+# Packages with goroutines sharing state: run under the race detector.
+RACE_PKGS := ./datapath/... ./bridge/... ./store/... ./api/...
+# Everything except the end-to-end package and its helper commands.
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '^vswitch/test')
+
+.NOTPARALLEL:
+.PHONY: all build demo test deps vet staticcheck race unit e2e bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+demo: build
+	./scripts/demo.sh
+
+test: deps build vet staticcheck race unit e2e
+
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(GO) mod download
+	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(STATICCHECK) ./...
+
+race:
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
+# Unit tests; `go test` also runs every fuzz target's seed corpus.
+unit:
+	$(GO) test -count=1 $(UNIT_PKGS)
+
+# End-to-end: as root, one package at a time, against the binaries in bin/.
+e2e: build
+	VSWITCH_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -timeout 15m -v ./test/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./datapath/... ./flowtable/...
+
+clean:
+	rm -rf $(BIN)
