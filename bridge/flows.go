@@ -63,19 +63,22 @@ func (s *Switch) AddFlow(brName, text string) error {
 	}
 	nr := &rule{flow: f, added: time.Now()}
 	rules := slices.Clone(b.rules)
-	replaced := false
+	var old *rule
 	for i, r := range rules {
 		if r.flow.Table == f.Table && r.flow.Priority == f.Priority && r.flow.Match.Equal(f.Match) {
-			rules[i] = nr
-			replaced = true
+			old, rules[i] = r, nr
 			break
 		}
 	}
-	if !replaced {
+	if old == nil {
 		rules = append(rules, nr)
 	}
 	if err := s.saveFlows(b, rules); err != nil {
 		return err
+	}
+	nr.ref, _ = s.dp.NewRef()
+	if old != nil {
+		s.freeRules([]*rule{old})
 	}
 	b.rules = rules
 	s.rebuild()
@@ -98,7 +101,7 @@ func (s *Switch) DelFlows(brName, match string, strict bool) error {
 	if strict && prio < 0 {
 		prio = 32768
 	}
-	keep := b.rules[:0:0]
+	var keep, gone []*rule
 	for _, r := range b.rules {
 		f := r.flow
 		hit := (table < 0 || int(f.Table) == table) && f.Cookie&cookieMask == cookie&cookieMask
@@ -109,6 +112,8 @@ func (s *Switch) DelFlows(brName, match string, strict bool) error {
 		}
 		if !hit {
 			keep = append(keep, r)
+		} else {
+			gone = append(gone, r)
 		}
 	}
 	if len(keep) == len(b.rules) {
@@ -118,6 +123,7 @@ func (s *Switch) DelFlows(brName, match string, strict bool) error {
 		return err
 	}
 	b.rules = keep
+	defer s.freeRules(gone) // after the revalidation: no megaflow counts for them
 	s.rebuild()
 	return nil
 }
@@ -146,9 +152,10 @@ func (s *Switch) DumpFlows(brName string, names bool) ([]FlowView, error) {
 	out := make([]FlowView, 0, len(rules))
 	for _, r := range rules {
 		f := r.flow
+		_, packets, bytes := s.dp.RefStats(r.ref)
 		out = append(out, FlowView{
 			Table: int(f.Table), Priority: int(f.Priority), Cookie: f.Cookie,
-			Duration: now.Sub(r.added), Packets: r.packets.Load(), Bytes: r.bytes.Load(),
+			Duration: now.Sub(r.added), Packets: packets, Bytes: bytes,
 			Text: f.Match.Format(namer) + " actions=" + openflow.FormatActions(f.Actions, namer),
 		})
 	}

@@ -19,6 +19,14 @@ type macKey struct {
 type macEntry struct {
 	ofport int
 	seen   time.Time
+	ref    uint32 // megaflows learned from this MAC refresh its age through it
+}
+
+// refOwner hands out refs (the datapath); nil in unit tests.
+type refOwner interface {
+	NewRef() (uint32, error)
+	FreeRef(id uint32)
+	RefStats(id uint32) (used time.Time, packets, bytes uint64)
 }
 
 // macTable is a bridge's learning table, per VLAN, with aging and a size
@@ -28,43 +36,69 @@ type macTable struct {
 	entries map[macKey]*macEntry
 	aging   time.Duration
 	max     int
+	refs    refOwner
 }
 
-func newMACTable() *macTable {
-	return &macTable{entries: map[macKey]*macEntry{}, aging: defaultMACAging, max: defaultMACTableMax}
+func newMACTable(refs refOwner) *macTable {
+	return &macTable{entries: map[macKey]*macEntry{}, aging: defaultMACAging, max: defaultMACTableMax, refs: refs}
 }
 
-// learn records mac on vlan at ofport. It reports whether forwarding
-// decisions change (a new entry or a move), so the caller invalidates flows.
-func (t *macTable) learn(vlan uint16, mac [6]byte, ofport int, now time.Time) bool {
+// learn records mac on vlan at ofport. It returns the entry's ref and
+// whether forwarding decisions change (a new entry or a move), so the
+// caller invalidates flows.
+func (t *macTable) learn(vlan uint16, mac [6]byte, ofport int, now time.Time) (ref uint32, changed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := macKey{vlan, mac}
 	if e, ok := t.entries[k]; ok {
 		e.seen = now
 		if e.ofport == ofport {
-			return false
+			return e.ref, false
 		}
 		e.ofport = ofport
-		return true
+		return e.ref, true
 	}
 	if len(t.entries) >= t.max {
 		t.evictOldest()
 	}
-	t.entries[k] = &macEntry{ofport: ofport, seen: now}
-	return true
+	e := &macEntry{ofport: ofport, seen: now}
+	if t.refs != nil {
+		e.ref, _ = t.refs.NewRef()
+	}
+	t.entries[k] = e
+	return e.ref, true
+}
+
+// lastSeen is when the MAC last sent: learned by an upcall, or used by a
+// megaflow that learned it.
+func (t *macTable) lastSeen(e *macEntry) time.Time {
+	if t.refs != nil && e.ref != 0 {
+		if used, _, _ := t.refs.RefStats(e.ref); used.After(e.seen) {
+			e.seen = used
+		}
+	}
+	return e.seen
+}
+
+func (t *macTable) remove(k macKey, e *macEntry) {
+	if t.refs != nil {
+		t.refs.FreeRef(e.ref)
+	}
+	delete(t.entries, k)
 }
 
 func (t *macTable) evictOldest() {
 	var oldest macKey
+	var victim *macEntry
 	var when time.Time
-	first := true
 	for k, e := range t.entries {
-		if first || e.seen.Before(when) {
-			oldest, when, first = k, e.seen, false
+		if seen := t.lastSeen(e); victim == nil || seen.Before(when) {
+			oldest, victim, when = k, e, seen
 		}
 	}
-	delete(t.entries, oldest)
+	if victim != nil {
+		t.remove(oldest, victim)
+	}
 }
 
 // lookup returns the port of mac on vlan, or 0.
@@ -72,7 +106,7 @@ func (t *macTable) lookup(vlan uint16, mac [6]byte, now time.Time) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.entries[macKey{vlan, mac}]
-	if !ok || now.Sub(e.seen) > t.aging {
+	if !ok || now.Sub(t.lastSeen(e)) > t.aging {
 		return 0
 	}
 	return e.ofport
@@ -84,8 +118,8 @@ func (t *macTable) expire(now time.Time) bool {
 	defer t.mu.Unlock()
 	gone := false
 	for k, e := range t.entries {
-		if now.Sub(e.seen) > t.aging {
-			delete(t.entries, k)
+		if now.Sub(t.lastSeen(e)) > t.aging {
+			t.remove(k, e)
 			gone = true
 		}
 	}
@@ -99,7 +133,7 @@ func (t *macTable) flushPort(ofport int) bool {
 	gone := false
 	for k, e := range t.entries {
 		if ofport == 0 || e.ofport == ofport {
-			delete(t.entries, k)
+			t.remove(k, e)
 			gone = true
 		}
 	}
@@ -126,7 +160,7 @@ func (t *macTable) dump(now time.Time) []macRow {
 	t.mu.Lock()
 	rows := make([]macRow, 0, len(t.entries))
 	for k, e := range t.entries {
-		rows = append(rows, macRow{e.ofport, int(k.vlan), k.mac, now.Sub(e.seen)})
+		rows = append(rows, macRow{e.ofport, int(k.vlan), k.mac, max(now.Sub(t.lastSeen(e)), 0)})
 	}
 	t.mu.Unlock()
 	sort.Slice(rows, func(i, j int) bool {

@@ -28,7 +28,7 @@ func newTestSwitch(t *testing.T, ports ...testPort) (*Switch, *xbridge, *int) {
 		t.Fatal(err)
 	}
 	changes := new(int)
-	xb := &xbridge{name: "br0", macs: newMACTable(), ports: map[int]*xport{},
+	xb := &xbridge{name: "br0", macs: newMACTable(nil), ports: map[int]*xport{},
 		tables: [][]*rule{{{flow: f}}}, changed: func() { *changes++ }}
 	xs := &xsnap{bridges: map[string]*xbridge{"br0": xb}, byDP: make([]*xport, 200)}
 	for _, tp := range ports {
@@ -114,7 +114,7 @@ func TestNormalLearning(t *testing.T) {
 }
 
 func TestNormalTableLimitAndAging(t *testing.T) {
-	m := newMACTable()
+	m := newMACTable(nil)
 	m.configure(defaultMACAging, 2)
 	now := time.Now()
 	m.learn(0, macA, 1, now)
@@ -159,4 +159,23 @@ func TestNormalVLANs(t *testing.T) {
 	expect(t, "native-untagged: tagged 10 allowed by trunks",
 		upcall(t, s, 5, macA, bcast, tci10),
 		[]datapath.Action{datapath.PopVLAN(), datapath.Output(101), datapath.Output(102), datapath.PushVLAN(0x8100, 10), datapath.Output(104)})
+}
+
+// TestNormalMegaflowIsWide checks that NORMAL consults only ports,
+// addresses and the tag: megaflows between learned MACs cover every L3/L4.
+func TestNormalMegaflowIsWide(t *testing.T) {
+	s, _, _ := newTestSwitch(t, testPort{ofport: 1}, testPort{ofport: 2})
+	upcall(t, s, 1, macA, bcast, 0)
+	upcall(t, s, 2, macB, macA, 0)
+	k := flowtable.Key{InPort: 101, DlSrc: macA, DlDst: macB, DlType: 0x0800, NwProto: 6, TpSrc: 1234, TpDst: 80}
+	u := datapath.Upcall{Key: &k}
+	if err := s.Upcall(&u); err != nil {
+		t.Fatal(err)
+	}
+	want := flowtable.Key{InPort: ^uint32(0), VlanTCI: 0xffff,
+		DlSrc: [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, DlDst: [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	if u.Mask != want {
+		t.Fatalf("NORMAL megaflow mask %+v, want only in_port, dl_src, dl_dst, vlan_tci", u.Mask)
+	}
+	expect(t, "A to B", u.Actions, outputs(102))
 }

@@ -93,7 +93,7 @@ func New(st *store.Store, dp *datapath.Datapath) (*Switch, error) {
 				slog.Error("stored flow does not parse; skipped", "bridge", b.name, "flow", text, "err", err)
 				continue
 			}
-			b.rules = append(b.rules, &rule{flow: f, added: time.Now()})
+			b.rules = append(b.rules, s.newRule(f))
 		}
 	}
 	for _, p := range s.sortedPorts() {
@@ -122,7 +122,7 @@ func (s *Switch) Close() {
 }
 
 func (s *Switch) newBridge(bc store.Bridge) *bridge {
-	b := &bridge{name: bc.Name, failMode: bc.FailMode, other: maps.Clone(bc.OtherConfig), macs: newMACTable()}
+	b := &bridge{name: bc.Name, failMode: bc.FailMode, other: maps.Clone(bc.OtherConfig), macs: newMACTable(s.dp)}
 	b.applyOther()
 	s.bridges[b.name] = b
 	return b
@@ -188,7 +188,7 @@ func (s *Switch) AddBridge(name string, mayExist bool) error {
 	}
 	b := s.newBridge(bc)
 	f, _ := openflow.ParseFlow(bc.Flows[0], nil)
-	b.rules = []*rule{{flow: f, added: time.Now()}}
+	b.rules = []*rule{s.newRule(f)}
 	p := &port{cfg: local, br: b, ofport: ofportLocal}
 	b.ports = []*port{p}
 	s.ports[name] = p
@@ -220,6 +220,8 @@ func (s *Switch) DelBridge(name string, ifExists bool) error {
 		s.closePort(p)
 		delete(s.ports, p.cfg.Name)
 	}
+	s.freeRules(b.rules)
+	b.macs.flushPort(0)
 	delete(s.bridges, name)
 	s.rebuild()
 	slog.Info("bridge deleted", "bridge", name)
@@ -518,7 +520,7 @@ func (s *Switch) FlushFDB(brName string) error {
 			b.macs.flushPort(0)
 		}
 	}
-	s.dp.Invalidate()
+	s.dp.Revalidate()
 	return nil
 }
 
@@ -578,8 +580,8 @@ func joinComma(s []string) string {
 	return out
 }
 
-// rebuild publishes a new translation snapshot and invalidates cached flows.
-// Caller holds s.mu.
+// rebuild publishes a new translation snapshot and revalidates megaflows:
+// when it returns no PMD forwards by a decision made before. Caller holds s.mu.
 func (s *Switch) rebuild() {
 	xs := &xsnap{bridges: map[string]*xbridge{}}
 	xports := map[string]*xport{}
@@ -625,7 +627,20 @@ func (s *Switch) rebuild() {
 		}
 	}
 	s.xs.Store(xs)
-	s.dp.Invalidate()
+	s.dp.Revalidate()
+}
+
+// newRule wraps a parsed flow, with a ref for its counters and idle time.
+func (s *Switch) newRule(f *openflow.Flow) *rule {
+	r := &rule{flow: f, added: time.Now()}
+	r.ref, _ = s.dp.NewRef()
+	return r
+}
+
+func (s *Switch) freeRules(rules []*rule) {
+	for _, r := range rules {
+		s.dp.FreeRef(r.ref)
+	}
 }
 
 // ager expires MAC entries once a second.

@@ -2,7 +2,9 @@ package bridge
 
 import (
 	"errors"
-	"sync/atomic"
+	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"vswitch/datapath"
@@ -10,8 +12,12 @@ import (
 	"vswitch/openflow"
 )
 
-// maxDepth caps resubmits and patch-port hops in one translation.
-const maxDepth = 64
+// Translation limits, as OVS: nesting depth of resubmits and patch-port
+// hops, and resubmits in all.
+const (
+	maxDepth     = 64
+	maxResubmits = 4096
+)
 
 // xsnap is an immutable view of the configuration that upcalls translate
 // through; the control plane replaces it whole on every change, so PMDs
@@ -39,27 +45,30 @@ type xport struct {
 	peer   *xport // patch peer
 }
 
-// rule is an installed OpenFlow rule; it outlives snapshots so its
-// counters keep counting.
+// rule is an installed OpenFlow rule. Its ref collects the use and counts
+// of the megaflows it decided.
 type rule struct {
-	flow    *openflow.Flow
-	added   time.Time
-	packets atomic.Uint64
-	bytes   atomic.Uint64
+	flow  *openflow.Flow
+	added time.Time
+	ref   uint32
 }
 
 var errNoPort = errors.New("packet from a port the switch does not know")
 
 // xlate is one translation's state.
 type xlate struct {
-	snap  *xsnap
-	key   flowtable.Key // OpenFlow view: InPort is the OpenFlow port number
-	emit  uint16        // outer TCI the packet has after the emitted actions
-	acts  []datapath.Action
-	depth int
-	tbl   int // table being run
-	size  uint64
-	now   time.Time
+	snap      *xsnap
+	key       flowtable.Key // OpenFlow view: InPort is the OpenFlow port number
+	wc        *flowtable.Key
+	emit      uint16 // outer TCI the packet has after the emitted actions
+	vlanMod   bool   // an action changed the VLAN: the result depends on the packet's tag
+	acts      []datapath.Action
+	refs      []uint32
+	depth     int
+	resubmits int
+	tbl       int // table being run
+	now       time.Time
+	aborted   bool
 }
 
 // Upcall translates a missed packet (datapath.Upcaller).
@@ -69,30 +78,50 @@ func (s *Switch) Upcall(u *datapath.Upcall) error {
 		return errNoPort
 	}
 	in := snap.byDP[u.Key.InPort]
-	x := xlate{snap: snap, key: *u.Key, emit: u.Key.VlanTCI, acts: u.Actions, now: time.Now()}
-	if u.Packet != nil {
-		x.size = uint64(u.Packet.Len())
-	}
+	u.Mask.InPort = ^uint32(0)
+	x := xlate{snap: snap, key: *u.Key, wc: &u.Mask, emit: u.Key.VlanTCI, acts: u.Actions, refs: u.Refs, now: time.Now()}
 	x.key.InPort = uint32(in.ofport)
 	x.table(in.br, 0)
-	u.Actions = x.acts
+	if x.aborted {
+		x.acts = x.acts[:0]
+	}
+	u.Actions, u.Refs = x.acts, x.refs
 	return nil
+}
+
+var loopLog = newRateLog(time.Minute)
+
+// abort drops the packet: the pipeline loops or recurses too deep.
+func (x *xlate) abort(br *xbridge, why string) {
+	if !x.aborted {
+		x.aborted = true
+		loopLog.warn("translation aborted; packet dropped", "bridge", br.name, "reason", why,
+			"in_port", x.key.InPort, "dl_src", macString(x.key.DlSrc), "dl_dst", macString(x.key.DlDst))
+	}
 }
 
 // table runs the key through one OpenFlow table of br.
 func (x *xlate) table(br *xbridge, id int) {
-	if id >= len(br.tables) || x.depth >= maxDepth {
+	if x.aborted || id >= len(br.tables) {
+		return
+	}
+	if x.depth >= maxDepth {
+		x.abort(br, "resubmit or patch depth over 64 (a loop?)")
 		return
 	}
 	saved := x.tbl
 	defer func() { x.tbl = saved }()
 	x.tbl = id
 	for _, r := range br.tables[id] {
+		// Every field a rule looks at decides whether it matches, whether
+		// it does or not: the megaflow must match on all of them.
+		x.wc.Or(&r.flow.Match.Mask)
 		if !r.flow.Match.Matches(&x.key) {
 			continue
 		}
-		r.packets.Add(1)
-		r.bytes.Add(x.size)
+		if r.ref != 0 {
+			x.refs = append(x.refs, r.ref)
+		}
 		x.actions(br, r.flow.Actions)
 		return
 	}
@@ -130,14 +159,18 @@ func (x *xlate) actions(br *xbridge, acts []openflow.Action) {
 		case openflow.ActModVlanVid:
 			pcp := x.key.VlanTCI & 0xe000
 			x.key.VlanTCI = flowtable.TCIPresent | pcp | uint16(a.Value)&0x0fff
+			x.vlanMod = true
 		case openflow.ActModVlanPcp:
 			x.key.VlanTCI = flowtable.TCIPresent | x.key.VlanTCI&0x0fff | uint16(a.Value&7)<<13
+			x.vlanMod = true
 		case openflow.ActStripVlan:
 			x.key.VlanTCI = 0
+			x.vlanMod = true
 		case openflow.ActPushVlan:
 			if x.key.VlanTCI&flowtable.TCIPresent == 0 {
 				x.key.VlanTCI = flowtable.TCIPresent
 			}
+			x.vlanMod = true
 		case openflow.ActModDlSrc:
 			x.key.DlSrc = a.MAC
 			x.acts = append(x.acts, datapath.Action{Kind: datapath.ActSetEthSrc, Arg: datapath.MACArg(a.MAC)})
@@ -145,6 +178,10 @@ func (x *xlate) actions(br *xbridge, acts []openflow.Action) {
 			x.key.DlDst = a.MAC
 			x.acts = append(x.acts, datapath.Action{Kind: datapath.ActSetEthDst, Arg: datapath.MACArg(a.MAC)})
 		case openflow.ActResubmit, openflow.ActGotoTable:
+			if x.resubmits++; x.resubmits > maxResubmits {
+				x.abort(br, "more than 4096 resubmits")
+				return
+			}
 			saved := x.key.InPort
 			if a.Type == openflow.ActResubmit && a.Port != openflow.PortInPort {
 				x.key.InPort = a.Port
@@ -188,6 +225,7 @@ func (x *xlate) output(p *xport) {
 // arrived on the peer port.
 func (x *xlate) patch(peer *xport) {
 	if x.depth >= maxDepth {
+		x.abort(peer.br, "patch port depth over 64")
 		return
 	}
 	saved := x.key
@@ -203,6 +241,10 @@ func (x *xlate) commitVLAN() {
 	want := x.key.VlanTCI
 	if want&flowtable.TCIPresent == 0 {
 		want = 0
+	}
+	if want != x.emit || x.vlanMod {
+		// What is emitted (or that nothing is) depends on the packet's tag.
+		x.wc.VlanTCI = 0xffff
 	}
 	switch {
 	case want == x.emit:
@@ -222,6 +264,11 @@ func (x *xlate) normal(br *xbridge, in *xport) {
 		return
 	}
 	dst := x.key.DlDst
+	// NORMAL decides on the ports, addresses and tag, never on L3/L4, so
+	// megaflows between learned MACs stay wide.
+	x.wc.DlDst = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	x.wc.DlSrc = x.wc.DlDst
+	x.wc.VlanTCI = 0xffff
 	// 802.1D reserved addresses (STP, LACP, ...) are never forwarded.
 	if dst[0] == 0x01 && dst[1] == 0x80 && dst[2] == 0xc2 && dst[3] == 0 && dst[4] == 0 && dst[5]&0xf0 == 0 {
 		return
@@ -230,8 +277,14 @@ func (x *xlate) normal(br *xbridge, in *xport) {
 	if !ok {
 		return
 	}
-	if x.key.DlSrc[0]&1 == 0 && br.macs.learn(vlan, x.key.DlSrc, in.ofport, x.now) {
-		br.changed()
+	if x.key.DlSrc[0]&1 == 0 {
+		ref, changed := br.macs.learn(vlan, x.key.DlSrc, in.ofport, x.now)
+		if changed {
+			br.changed()
+		}
+		if ref != 0 {
+			x.refs = append(x.refs, ref)
+		}
 	}
 	pcp := (x.key.VlanTCI >> 13) & 7
 	if x.key.VlanTCI&flowtable.TCIPresent == 0 {
@@ -256,5 +309,32 @@ func (x *xlate) normal(br *xbridge, in *xport) {
 		}
 		x.key.VlanTCI = out.vlan.output(vlan, pcp)
 		x.output(out)
+	}
+}
+
+func macString(m [6]byte) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+// rateLog logs at most once per interval, so a looping pipeline hit by
+// every packet cannot flood the log.
+type rateLog struct {
+	mu    sync.Mutex
+	every time.Duration
+	last  time.Time
+}
+
+func newRateLog(every time.Duration) *rateLog { return &rateLog{every: every} }
+
+func (r *rateLog) warn(msg string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	ok := now.Sub(r.last) >= r.every
+	if ok {
+		r.last = now
+	}
+	r.mu.Unlock()
+	if ok {
+		slog.Warn(msg, args...)
 	}
 }
