@@ -75,3 +75,11 @@ func (d *Datapath) onEachPMD(fn func(p *pmd)) {
 		}
 	}
 }
+
+// ClearPMDStats zeroes every PMD's counters (pmd-stats-clear).
+func (d *Datapath) ClearPMDStats() {
+	d.onEachPMD(func(p *pmd) {
+		p.local = PMDStats{}
+		p.publishStats()
+	})
+}
