@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"vswitch/bridge"
+	"vswitch/datapath"
 	pb "vswitch/proto/vswitch/v1"
 )
 
@@ -38,6 +39,9 @@ type switchAPI interface {
 	AddFlow(bridge, flow string) error
 	DelFlows(bridge, match string, strict bool) error
 	DumpFlows(bridge string, names bool) ([]bridge.FlowView, error)
+	DatapathFlows(bridge string) ([]bridge.DatapathFlowView, error)
+	PMDStats() []datapath.PMDStats
+	ClearPMDStats()
 }
 
 var _ switchAPI = (*bridge.Switch)(nil)
@@ -469,4 +473,57 @@ func (s *service) DumpFlows(_ context.Context, r *pb.DumpFlowsRequest) (*pb.Dump
 		})
 	}
 	return resp, nil
+}
+
+func (s *service) DumpDatapathFlows(_ context.Context, r *pb.DumpDatapathFlowsRequest) (*pb.DumpDatapathFlowsResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	flows, err := s.sw.DatapathFlows(r.GetBridge())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pb.DumpDatapathFlowsResponse{Flows: make([]*pb.DatapathFlow, 0, len(flows))}
+	for _, f := range flows {
+		resp.Flows = append(resp.Flows, &pb.DatapathFlow{
+			Pmd:     int32(f.PMD),
+			Match:   f.Match,
+			Actions: f.Actions,
+			Packets: f.Packets,
+			Bytes:   f.Bytes,
+			Used:    durationpb.New(f.Used),
+			Age:     durationpb.New(f.Age),
+		})
+	}
+	return resp, nil
+}
+
+func (s *service) PmdStats(context.Context, *pb.PmdStatsRequest) (*pb.PmdStatsResponse, error) {
+	stats := s.sw.PMDStats()
+	resp := &pb.PmdStatsResponse{Pmds: make([]*pb.PmdStats, 0, len(stats))}
+	for _, st := range stats {
+		resp.Pmds = append(resp.Pmds, &pb.PmdStats{
+			Id:            int32(st.ID),
+			Core:          int32(st.Core),
+			Packets:       st.Packets,
+			EmcHits:       st.EMCHits,
+			MegaflowHits:  st.MegaflowHits,
+			Upcalls:       st.Upcalls,
+			UpcallsLost:   st.UpcallsLost,
+			Revalidations: st.Revalidations,
+			Malformed:     st.Malformed,
+			TxDropped:     st.TxDropped,
+			Iterations:    st.Iterations,
+			Parks:         st.Parks,
+			BusyNanos:     st.BusyNanos,
+			Megaflows:     st.Megaflows,
+			Expired:       st.Expired,
+		})
+	}
+	return resp, nil
+}
+
+func (s *service) PmdStatsClear(context.Context, *pb.PmdStatsClearRequest) (*pb.PmdStatsClearResponse, error) {
+	s.sw.ClearPMDStats()
+	return &pb.PmdStatsClearResponse{}, nil
 }

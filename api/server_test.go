@@ -286,6 +286,40 @@ func (f *fakeSwitch) DumpFlows(br string, names bool) ([]bridge.FlowView, error)
 	}, nil
 }
 
+func (f *fakeSwitch) DatapathFlows(br string) ([]bridge.DatapathFlowView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("DatapathFlows", br); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(f.bridges, br) {
+		return nil, errf(bridge.ErrNotFound, "no bridge named %s", br)
+	}
+	return []bridge.DatapathFlowView{
+		{PMD: 0, Match: "in_port=1,dl_dst=50:54:00:00:00:02,dl_type=0x0800", Actions: "p2",
+			Packets: 9, Bytes: 882, Used: 123456 * time.Microsecond, Age: 5 * time.Second},
+		{PMD: 0, Match: "in_port=2,dl_src=50:54:00:00:00:02/ff:ff:ff:ff:ff:ff,dl_type=0x0806", Actions: "drop",
+			Age: time.Second},
+	}, nil
+}
+
+func (f *fakeSwitch) PMDStats() []datapath.PMDStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.enter("PMDStats")
+	return []datapath.PMDStats{
+		{ID: 0, Core: 1, Packets: 100, EMCHits: 90, MegaflowHits: 8, Upcalls: 2, Revalidations: 1, Malformed: 3,
+			TxDropped: 4, Iterations: 5000, Parks: 7, BusyNanos: 1234567, Megaflows: 2, Expired: 6},
+		{ID: 1, Core: -1},
+	}
+}
+
+func (f *fakeSwitch) ClearPMDStats() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.enter("ClearPMDStats")
+}
+
 // serve starts the service for sw on a Unix socket under t.TempDir().
 func serve(t *testing.T, sw switchAPI) (string, *grpc.Server) {
 	t.Helper()
@@ -376,6 +410,14 @@ func TestValidation(t *testing.T) {
 		{"add-flow", func() error { _, err := c.AddFlow(ctx, &pb.AddFlowRequest{Bridge: "br0", Flow: "  "}); return err }, "flow is required"},
 		{"del-flows", func() error { _, err := c.DelFlows(ctx, &pb.DelFlowsRequest{}); return err }, "bridge is required"},
 		{"dump-flows", func() error { _, err := c.DumpFlows(ctx, &pb.DumpFlowsRequest{}); return err }, "bridge is required"},
+		{"dpif/dump-flows", func() error {
+			_, err := c.DumpDatapathFlows(ctx, &pb.DumpDatapathFlowsRequest{})
+			return err
+		}, "bridge is required"},
+		{"dpif/dump-flows space", func() error {
+			_, err := c.DumpDatapathFlows(ctx, &pb.DumpDatapathFlowsRequest{Bridge: "br 0"})
+			return err
+		}, "space or control character"},
 	} {
 		err := tc.call()
 		if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), tc.want) {
@@ -715,6 +757,51 @@ LOCAL     0  50:54:00:00:00:02    0
 	expect(vsctl(t, sock, "add-flow", "br0", "priority=5,ip,actions=drop", "--", "del-flows", "br0", "ip", "--strict", "--", "del-flows", "br0"), 0, "", "")
 	if got := f.callLog()[before:]; !slices.Equal(got, []string{"AddFlow br0 priority=5,ip,actions=drop", "DelFlows br0 ip true", "DelFlows br0  false"}) {
 		t.Errorf("flow calls %q", got)
+	}
+
+	// Megaflows and PMD counters, as ovs-appctl prints them.
+	expect(vsctl(t, sock, "dpif/dump-flows", "br0"), 0,
+		"in_port=1,dl_dst=50:54:00:00:00:02,dl_type=0x0800, packets:9, bytes:882, used:0.123s, actions:p2\n"+
+			"in_port=2,dl_src=50:54:00:00:00:02/ff:ff:ff:ff:ff:ff,dl_type=0x0806, packets:0, bytes:0, used:never, actions:drop\n", "")
+	expect(vsctl(t, sock, "dpctl/dump-flows", "br9"), 1, "", "vsctl: no bridge named br9\n")
+	expect(vsctl(t, sock, "dpif/dump-flows"), 1, "", "vsctl: dpif/dump-flows: wrong number of arguments (usage: dpif/dump-flows BRIDGE)\n")
+	pmdStats := `pmd thread numa_id 0 core_id 1:
+  packets received: 100
+  emc hits: 90
+  megaflow hits: 8
+  miss with success upcall: 2
+  miss with failed upcall: 0
+  revalidations: 1
+  malformed packets: 3
+  tx dropped: 4
+  megaflows: 2
+  megaflows expired: 6
+  iterations: 5000
+  busy time: 1.235 ms
+  avg. busy ns per packet: 12345.7
+  parks: 7
+pmd thread numa_id 0 core_id unpinned:
+  packets received: 0
+  emc hits: 0
+  megaflow hits: 0
+  miss with success upcall: 0
+  miss with failed upcall: 0
+  revalidations: 0
+  malformed packets: 0
+  tx dropped: 0
+  megaflows: 0
+  megaflows expired: 0
+  iterations: 0
+  busy time: 0.000 ms
+  avg. busy ns per packet: 0.0
+  parks: 0
+`
+	expect(vsctl(t, sock, "pmd-stats-show"), 0, pmdStats, "")
+	expect(vsctl(t, sock, "dpif-netdev/pmd-stats-show"), 0, pmdStats, "")
+	before = len(f.callLog())
+	expect(vsctl(t, sock, "pmd-stats-clear", "--", "dpif-netdev/pmd-stats-clear"), 0, "", "")
+	if got := f.callLog()[before:]; !slices.Equal(got, []string{"ClearPMDStats", "ClearPMDStats"}) {
+		t.Errorf("pmd-stats-clear calls %q", got)
 	}
 
 	f.mu.Lock()

@@ -83,3 +83,20 @@ func (d *Datapath) ClearPMDStats() {
 		p.publishStats()
 	})
 }
+
+// Poll runs one iteration of every PMD on the caller's goroutine: for tests
+// and benchmarks that drive the datapath step by step. Only valid while the
+// datapath is not started.
+func (d *Datapath) Poll() int {
+	n := 0
+	for _, p := range d.pmds {
+		p.reload()
+		p.now = d.now()
+		if p.now-p.lastSweep > sweepInterval {
+			p.sweep()
+		}
+		n += p.iterate()
+		p.publishStats()
+	}
+	return n
+}

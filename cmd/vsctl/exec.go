@@ -153,9 +153,42 @@ func (x *executor) run(ctx context.Context, c *command) error {
 			return err
 		}
 		formatFlows(x.out, r.GetFlows(), x.g.names == 0 && !x.g.noStats, x.g.noStats)
+	case "dpif/dump-flows", "dpctl/dump-flows":
+		return x.dumpDatapathFlows(ctx, a[0])
+	case "pmd-stats-show", "dpif-netdev/pmd-stats-show":
+		r, err := x.c.PmdStats(ctx, &pb.PmdStatsRequest{})
+		if err != nil {
+			return err
+		}
+		formatPMDStats(x.out, r.GetPmds())
+	case "pmd-stats-clear", "dpif-netdev/pmd-stats-clear":
+		_, err := x.c.PmdStatsClear(ctx, &pb.PmdStatsClearRequest{})
+		return err
 	default:
 		return fmt.Errorf("%s: not implemented", c.name)
 	}
+	return nil
+}
+
+// dumpDatapathFlows prints a bridge's megaflows. Only when more than one PMD
+// has flows does it need the PMDs' cores, for the group headers.
+func (x *executor) dumpDatapathFlows(ctx context.Context, br string) error {
+	r, err := x.c.DumpDatapathFlows(ctx, &pb.DumpDatapathFlowsRequest{Bridge: br})
+	if err != nil {
+		return err
+	}
+	var cores map[int32]int32
+	if multiplePMDs(r.GetFlows()) {
+		st, err := x.c.PmdStats(ctx, &pb.PmdStatsRequest{})
+		if err != nil {
+			return err
+		}
+		cores = make(map[int32]int32, len(st.GetPmds()))
+		for _, p := range st.GetPmds() {
+			cores[p.GetId()] = p.GetCore()
+		}
+	}
+	formatDatapathFlows(x.out, r.GetFlows(), cores)
 	return nil
 }
 

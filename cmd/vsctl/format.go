@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	pb "vswitch/proto/vswitch/v1"
 )
@@ -139,4 +141,99 @@ func flowLine(f *pb.Flow, noStats bool) string {
 	b.WriteString("actions=")
 	b.WriteString(strings.TrimSpace(actions))
 	return b.String()
+}
+
+func multiplePMDs(flows []*pb.DatapathFlow) bool {
+	for _, f := range flows {
+		if f.GetPmd() != flows[0].GetPmd() {
+			return true
+		}
+	}
+	return false
+}
+
+// formatDatapathFlows prints megaflows as `ovs-appctl dpif/dump-flows` does,
+// one a line, in our flow syntax:
+//
+//	in_port=1,ip,nw_dst=10.0.0.0/255.255.255.0, packets:3, bytes:294, used:0.748s, actions:p2
+//
+// When flows come from more than one PMD they are grouped under a
+// "pmd thread core_id C:" line per PMD; cores maps PMD index to core then.
+func formatDatapathFlows(w io.Writer, flows []*pb.DatapathFlow, cores map[int32]int32) {
+	if !multiplePMDs(flows) {
+		for _, f := range flows {
+			fmt.Fprintln(w, datapathFlowLine(f))
+		}
+		return
+	}
+	flows = slices.Clone(flows)
+	slices.SortStableFunc(flows, func(a, b *pb.DatapathFlow) int { return cmp.Compare(a.GetPmd(), b.GetPmd()) })
+	for i, f := range flows {
+		if i == 0 || f.GetPmd() != flows[i-1].GetPmd() {
+			core, ok := cores[f.GetPmd()]
+			if ok && core >= 0 {
+				fmt.Fprintf(w, "pmd thread core_id %d:\n", core)
+			} else {
+				fmt.Fprintf(w, "pmd thread core_id unpinned (pmd %d):\n", f.GetPmd())
+			}
+		}
+		fmt.Fprintln(w, datapathFlowLine(f))
+	}
+}
+
+func datapathFlowLine(f *pb.DatapathFlow) string {
+	used := "never"
+	if f.GetPackets() > 0 {
+		used = seconds(f.GetUsed().AsDuration()) + "s"
+	}
+	actions := f.GetActions()
+	if actions == "" {
+		actions = "drop"
+	}
+	// An all-wildcard megaflow has an empty match; OVS prints nothing
+	// before the first comma either, but a leading ", " reads badly.
+	prefix := f.GetMatch() + ", "
+	if f.GetMatch() == "" {
+		prefix = ""
+	}
+	return fmt.Sprintf("%spackets:%d, bytes:%d, used:%s, actions:%s", prefix, f.GetPackets(), f.GetBytes(), used, actions)
+}
+
+// seconds prints d as seconds with three decimals, truncated as OVS does.
+func seconds(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	ms := d.Milliseconds()
+	return fmt.Sprintf("%d.%03d", ms/1000, ms%1000)
+}
+
+// formatPMDStats prints counters as `ovs-appctl dpif-netdev/pmd-stats-show`
+// does. PMDs are not bound to NUMA nodes here, so numa_id is always 0.
+func formatPMDStats(w io.Writer, pmds []*pb.PmdStats) {
+	for _, p := range pmds {
+		core := "unpinned"
+		if p.GetCore() >= 0 {
+			core = strconv.Itoa(int(p.GetCore()))
+		}
+		perPacket := 0.0
+		if p.GetPackets() > 0 {
+			perPacket = float64(p.GetBusyNanos()) / float64(p.GetPackets())
+		}
+		fmt.Fprintf(w, "pmd thread numa_id 0 core_id %s:\n", core)
+		fmt.Fprintf(w, "  packets received: %d\n", p.GetPackets())
+		fmt.Fprintf(w, "  emc hits: %d\n", p.GetEmcHits())
+		fmt.Fprintf(w, "  megaflow hits: %d\n", p.GetMegaflowHits())
+		fmt.Fprintf(w, "  miss with success upcall: %d\n", p.GetUpcalls())
+		fmt.Fprintf(w, "  miss with failed upcall: %d\n", p.GetUpcallsLost())
+		fmt.Fprintf(w, "  revalidations: %d\n", p.GetRevalidations())
+		fmt.Fprintf(w, "  malformed packets: %d\n", p.GetMalformed())
+		fmt.Fprintf(w, "  tx dropped: %d\n", p.GetTxDropped())
+		fmt.Fprintf(w, "  megaflows: %d\n", p.GetMegaflows())
+		fmt.Fprintf(w, "  megaflows expired: %d\n", p.GetExpired())
+		fmt.Fprintf(w, "  iterations: %d\n", p.GetIterations())
+		fmt.Fprintf(w, "  busy time: %.3f ms\n", float64(p.GetBusyNanos())/1e6)
+		fmt.Fprintf(w, "  avg. busy ns per packet: %.1f\n", perPacket)
+		fmt.Fprintf(w, "  parks: %d\n", p.GetParks())
+	}
 }

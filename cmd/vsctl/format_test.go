@@ -142,3 +142,30 @@ LOCAL    10  50:54:00:00:00:02  125
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+func TestFormatDatapathFlows(t *testing.T) {
+	flows := []*pb.DatapathFlow{
+		{Pmd: 1, Match: "in_port=1,dl_type=0x0800", Actions: "p2", Packets: 3, Bytes: 294, Used: durationpb.New(748900 * time.Microsecond)},
+		{Pmd: 0, Match: "in_port=2,dl_type=0x0806", Actions: "p1,br0", Packets: 1, Bytes: 42, Used: durationpb.New(12 * time.Second)},
+		{Pmd: 2, Match: "in_port=2,dl_type=0x86dd"},
+		{Pmd: 0, Match: "in_port=1,dl_type=0x0806", Actions: "drop"},
+	}
+	var b bytes.Buffer
+	formatDatapathFlows(&b, flows[:1], nil)
+	if want := "in_port=1,dl_type=0x0800, packets:3, bytes:294, used:0.748s, actions:p2\n"; b.String() != want {
+		t.Errorf("one PMD: got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	formatDatapathFlows(&b, flows, map[int32]int32{0: 1, 1: 3, 2: -1})
+	want := `pmd thread core_id 1:
+in_port=2,dl_type=0x0806, packets:1, bytes:42, used:12.000s, actions:p1,br0
+in_port=1,dl_type=0x0806, packets:0, bytes:0, used:never, actions:drop
+pmd thread core_id 3:
+in_port=1,dl_type=0x0800, packets:3, bytes:294, used:0.748s, actions:p2
+pmd thread core_id unpinned (pmd 2):
+in_port=2,dl_type=0x86dd, packets:0, bytes:0, used:never, actions:drop
+`
+	if b.String() != want {
+		t.Errorf("several PMDs: got\n%s\nwant\n%s", b.String(), want)
+	}
+}

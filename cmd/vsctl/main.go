@@ -7,6 +7,8 @@
 //	vsctl add-flow br0 priority=10,ip,nw_dst=10.0.0.1,actions=drop
 //	vsctl dump-flows br0
 //	vsctl fdb/show br0
+//	vsctl dpif/dump-flows br0
+//	vsctl pmd-stats-show
 //
 // so that scripts and programs written for Open vSwitch (such as
 // github.com/digitalocean/go-openvswitch's ovs.Client with ovs.Exec pointed
@@ -205,6 +207,8 @@ Records:    set TABLE REC COL[:KEY]=VAL..., get TABLE REC COL[:KEY]...
             (tables: Bridge, Port, Interface, Open_vSwitch)
 Status:     show, fdb/show BR, fdb/flush [BR]
 OpenFlow:   add-flow BR FLOW, add-flows BR FILE|-, del-flows BR [MATCH] [--strict], dump-flows BR
+Datapath:   dpif/dump-flows BR (megaflows), pmd-stats-show, pmd-stats-clear
+            (also as dpif-netdev/pmd-stats-show, dpif-netdev/pmd-stats-clear)
 
 Options:    --server=PATH|unix:PATH (env VSWITCH_SERVER; default %s)
             --timeout=SECS (default 10; 0 waits forever), --may-exist, --if-exists,

@@ -102,6 +102,15 @@ var commands = map[string]cmdSpec{
 	"add-flows":     {2, 2, "add-flows BRIDGE FILE"},
 	"del-flows":     {1, 2, "del-flows BRIDGE [MATCH] [--strict]"},
 	"dump-flows":    {1, 1, "dump-flows BRIDGE"},
+
+	// ovs-appctl datapath commands; dpctl/dump-flows takes a bridge here,
+	// since each bridge's megaflows are dumped on their own.
+	"dpif/dump-flows":             {1, 1, "dpif/dump-flows BRIDGE"},
+	"dpctl/dump-flows":            {1, 1, "dpctl/dump-flows BRIDGE"},
+	"pmd-stats-show":              {0, 0, "pmd-stats-show"},
+	"dpif-netdev/pmd-stats-show":  {0, 0, "dpif-netdev/pmd-stats-show"},
+	"pmd-stats-clear":             {0, 0, "pmd-stats-clear"},
+	"dpif-netdev/pmd-stats-clear": {0, 0, "dpif-netdev/pmd-stats-clear"},
 }
 
 func commandNames() string {

@@ -2049,6 +2049,515 @@ func (x *Flow) GetText() string {
 	return ""
 }
 
+type DumpDatapathFlowsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bridge        string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DumpDatapathFlowsRequest) Reset() {
+	*x = DumpDatapathFlowsRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DumpDatapathFlowsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DumpDatapathFlowsRequest) ProtoMessage() {}
+
+func (x *DumpDatapathFlowsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DumpDatapathFlowsRequest.ProtoReflect.Descriptor instead.
+func (*DumpDatapathFlowsRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *DumpDatapathFlowsRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+type DumpDatapathFlowsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Flows         []*DatapathFlow        `protobuf:"bytes,1,rep,name=flows,proto3" json:"flows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DumpDatapathFlowsResponse) Reset() {
+	*x = DumpDatapathFlowsResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DumpDatapathFlowsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DumpDatapathFlowsResponse) ProtoMessage() {}
+
+func (x *DumpDatapathFlowsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DumpDatapathFlowsResponse.ProtoReflect.Descriptor instead.
+func (*DumpDatapathFlowsResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *DumpDatapathFlowsResponse) GetFlows() []*DatapathFlow {
+	if x != nil {
+		return x.Flows
+	}
+	return nil
+}
+
+// DatapathFlow is one megaflow of one PMD thread.
+type DatapathFlow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pmd is the index of the PMD thread that installed it.
+	Pmd int32 `protobuf:"varint,1,opt,name=pmd,proto3" json:"pmd,omitempty"`
+	// match is in flow syntax with masks (nw_src=10.0.0.0/255.255.255.0);
+	// in_port is the OpenFlow port number.
+	Match string `protobuf:"bytes,2,opt,name=match,proto3" json:"match,omitempty"`
+	// actions are the datapath actions, ports by name ("drop" if none).
+	Actions string `protobuf:"bytes,3,opt,name=actions,proto3" json:"actions,omitempty"`
+	Packets uint64 `protobuf:"varint,4,opt,name=packets,proto3" json:"packets,omitempty"`
+	Bytes   uint64 `protobuf:"varint,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// used is the time since the megaflow last matched a packet; meaningless
+	// when packets is 0.
+	Used *durationpb.Duration `protobuf:"bytes,6,opt,name=used,proto3" json:"used,omitempty"`
+	// age is the time since it was installed.
+	Age           *durationpb.Duration `protobuf:"bytes,7,opt,name=age,proto3" json:"age,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatapathFlow) Reset() {
+	*x = DatapathFlow{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatapathFlow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatapathFlow) ProtoMessage() {}
+
+func (x *DatapathFlow) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatapathFlow.ProtoReflect.Descriptor instead.
+func (*DatapathFlow) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DatapathFlow) GetPmd() int32 {
+	if x != nil {
+		return x.Pmd
+	}
+	return 0
+}
+
+func (x *DatapathFlow) GetMatch() string {
+	if x != nil {
+		return x.Match
+	}
+	return ""
+}
+
+func (x *DatapathFlow) GetActions() string {
+	if x != nil {
+		return x.Actions
+	}
+	return ""
+}
+
+func (x *DatapathFlow) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *DatapathFlow) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *DatapathFlow) GetUsed() *durationpb.Duration {
+	if x != nil {
+		return x.Used
+	}
+	return nil
+}
+
+func (x *DatapathFlow) GetAge() *durationpb.Duration {
+	if x != nil {
+		return x.Age
+	}
+	return nil
+}
+
+type PmdStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PmdStatsRequest) Reset() {
+	*x = PmdStatsRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PmdStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PmdStatsRequest) ProtoMessage() {}
+
+func (x *PmdStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PmdStatsRequest.ProtoReflect.Descriptor instead.
+func (*PmdStatsRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{40}
+}
+
+type PmdStatsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pmds          []*PmdStats            `protobuf:"bytes,1,rep,name=pmds,proto3" json:"pmds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PmdStatsResponse) Reset() {
+	*x = PmdStatsResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PmdStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PmdStatsResponse) ProtoMessage() {}
+
+func (x *PmdStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PmdStatsResponse.ProtoReflect.Descriptor instead.
+func (*PmdStatsResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *PmdStatsResponse) GetPmds() []*PmdStats {
+	if x != nil {
+		return x.Pmds
+	}
+	return nil
+}
+
+// PmdStats are one PMD thread's counters since start or the last clear.
+type PmdStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    int32                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// core is the CPU the thread is pinned to, -1 if unpinned.
+	Core int32 `protobuf:"varint,2,opt,name=core,proto3" json:"core,omitempty"`
+	// packets received.
+	Packets uint64 `protobuf:"varint,3,opt,name=packets,proto3" json:"packets,omitempty"`
+	// emc_hits are exact-match cache hits.
+	EmcHits uint64 `protobuf:"varint,4,opt,name=emc_hits,json=emcHits,proto3" json:"emc_hits,omitempty"`
+	// megaflow_hits are classifier hits after an EMC miss.
+	MegaflowHits uint64 `protobuf:"varint,5,opt,name=megaflow_hits,json=megaflowHits,proto3" json:"megaflow_hits,omitempty"`
+	// upcalls are misses translated by the slow path.
+	Upcalls uint64 `protobuf:"varint,6,opt,name=upcalls,proto3" json:"upcalls,omitempty"`
+	// upcalls_lost are misses dropped over the upcall budget or failed.
+	UpcallsLost uint64 `protobuf:"varint,7,opt,name=upcalls_lost,json=upcallsLost,proto3" json:"upcalls_lost,omitempty"`
+	// revalidations are megaflows re-translated after a change.
+	Revalidations uint64 `protobuf:"varint,8,opt,name=revalidations,proto3" json:"revalidations,omitempty"`
+	// malformed frames were refused before lookup.
+	Malformed uint64 `protobuf:"varint,9,opt,name=malformed,proto3" json:"malformed,omitempty"`
+	// tx_dropped are outputs to ports that are gone, or copies without buffers.
+	TxDropped  uint64 `protobuf:"varint,10,opt,name=tx_dropped,json=txDropped,proto3" json:"tx_dropped,omitempty"`
+	Iterations uint64 `protobuf:"varint,11,opt,name=iterations,proto3" json:"iterations,omitempty"`
+	Parks      uint64 `protobuf:"varint,12,opt,name=parks,proto3" json:"parks,omitempty"`
+	// busy_nanos is time spent in iterations that found packets.
+	BusyNanos uint64 `protobuf:"varint,13,opt,name=busy_nanos,json=busyNanos,proto3" json:"busy_nanos,omitempty"`
+	// megaflows installed now (a gauge, not reset by clear).
+	Megaflows uint64 `protobuf:"varint,14,opt,name=megaflows,proto3" json:"megaflows,omitempty"`
+	// expired megaflows were removed idle.
+	Expired       uint64 `protobuf:"varint,15,opt,name=expired,proto3" json:"expired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PmdStats) Reset() {
+	*x = PmdStats{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PmdStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PmdStats) ProtoMessage() {}
+
+func (x *PmdStats) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PmdStats.ProtoReflect.Descriptor instead.
+func (*PmdStats) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *PmdStats) GetId() int32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PmdStats) GetCore() int32 {
+	if x != nil {
+		return x.Core
+	}
+	return 0
+}
+
+func (x *PmdStats) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *PmdStats) GetEmcHits() uint64 {
+	if x != nil {
+		return x.EmcHits
+	}
+	return 0
+}
+
+func (x *PmdStats) GetMegaflowHits() uint64 {
+	if x != nil {
+		return x.MegaflowHits
+	}
+	return 0
+}
+
+func (x *PmdStats) GetUpcalls() uint64 {
+	if x != nil {
+		return x.Upcalls
+	}
+	return 0
+}
+
+func (x *PmdStats) GetUpcallsLost() uint64 {
+	if x != nil {
+		return x.UpcallsLost
+	}
+	return 0
+}
+
+func (x *PmdStats) GetRevalidations() uint64 {
+	if x != nil {
+		return x.Revalidations
+	}
+	return 0
+}
+
+func (x *PmdStats) GetMalformed() uint64 {
+	if x != nil {
+		return x.Malformed
+	}
+	return 0
+}
+
+func (x *PmdStats) GetTxDropped() uint64 {
+	if x != nil {
+		return x.TxDropped
+	}
+	return 0
+}
+
+func (x *PmdStats) GetIterations() uint64 {
+	if x != nil {
+		return x.Iterations
+	}
+	return 0
+}
+
+func (x *PmdStats) GetParks() uint64 {
+	if x != nil {
+		return x.Parks
+	}
+	return 0
+}
+
+func (x *PmdStats) GetBusyNanos() uint64 {
+	if x != nil {
+		return x.BusyNanos
+	}
+	return 0
+}
+
+func (x *PmdStats) GetMegaflows() uint64 {
+	if x != nil {
+		return x.Megaflows
+	}
+	return 0
+}
+
+func (x *PmdStats) GetExpired() uint64 {
+	if x != nil {
+		return x.Expired
+	}
+	return 0
+}
+
+type PmdStatsClearRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PmdStatsClearRequest) Reset() {
+	*x = PmdStatsClearRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PmdStatsClearRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PmdStatsClearRequest) ProtoMessage() {}
+
+func (x *PmdStatsClearRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PmdStatsClearRequest.ProtoReflect.Descriptor instead.
+func (*PmdStatsClearRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{43}
+}
+
+type PmdStatsClearResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PmdStatsClearResponse) Reset() {
+	*x = PmdStatsClearResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PmdStatsClearResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PmdStatsClearResponse) ProtoMessage() {}
+
+func (x *PmdStatsClearResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PmdStatsClearResponse.ProtoReflect.Descriptor instead.
+func (*PmdStatsClearResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{44}
+}
+
 var File_vswitch_v1_vswitch_proto protoreflect.FileDescriptor
 
 const file_vswitch_v1_vswitch_proto_rawDesc = "" +
@@ -2193,7 +2702,46 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x1b\n" +
 	"\tn_packets\x18\x05 \x01(\x04R\bnPackets\x12\x17\n" +
 	"\an_bytes\x18\x06 \x01(\x04R\x06nBytes\x12\x12\n" +
-	"\x04text\x18\a \x01(\tR\x04text2\x9d\b\n" +
+	"\x04text\x18\a \x01(\tR\x04text\"2\n" +
+	"\x18DumpDatapathFlowsRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\"K\n" +
+	"\x19DumpDatapathFlowsResponse\x12.\n" +
+	"\x05flows\x18\x01 \x03(\v2\x18.vswitch.v1.DatapathFlowR\x05flows\"\xdc\x01\n" +
+	"\fDatapathFlow\x12\x10\n" +
+	"\x03pmd\x18\x01 \x01(\x05R\x03pmd\x12\x14\n" +
+	"\x05match\x18\x02 \x01(\tR\x05match\x12\x18\n" +
+	"\aactions\x18\x03 \x01(\tR\aactions\x12\x18\n" +
+	"\apackets\x18\x04 \x01(\x04R\apackets\x12\x14\n" +
+	"\x05bytes\x18\x05 \x01(\x04R\x05bytes\x12-\n" +
+	"\x04used\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x04used\x12+\n" +
+	"\x03age\x18\a \x01(\v2\x19.google.protobuf.DurationR\x03age\"\x11\n" +
+	"\x0fPmdStatsRequest\"<\n" +
+	"\x10PmdStatsResponse\x12(\n" +
+	"\x04pmds\x18\x01 \x03(\v2\x14.vswitch.v1.PmdStatsR\x04pmds\"\xb5\x03\n" +
+	"\bPmdStats\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x12\n" +
+	"\x04core\x18\x02 \x01(\x05R\x04core\x12\x18\n" +
+	"\apackets\x18\x03 \x01(\x04R\apackets\x12\x19\n" +
+	"\bemc_hits\x18\x04 \x01(\x04R\aemcHits\x12#\n" +
+	"\rmegaflow_hits\x18\x05 \x01(\x04R\fmegaflowHits\x12\x18\n" +
+	"\aupcalls\x18\x06 \x01(\x04R\aupcalls\x12!\n" +
+	"\fupcalls_lost\x18\a \x01(\x04R\vupcallsLost\x12$\n" +
+	"\rrevalidations\x18\b \x01(\x04R\rrevalidations\x12\x1c\n" +
+	"\tmalformed\x18\t \x01(\x04R\tmalformed\x12\x1d\n" +
+	"\n" +
+	"tx_dropped\x18\n" +
+	" \x01(\x04R\ttxDropped\x12\x1e\n" +
+	"\n" +
+	"iterations\x18\v \x01(\x04R\n" +
+	"iterations\x12\x14\n" +
+	"\x05parks\x18\f \x01(\x04R\x05parks\x12\x1d\n" +
+	"\n" +
+	"busy_nanos\x18\r \x01(\x04R\tbusyNanos\x12\x1c\n" +
+	"\tmegaflows\x18\x0e \x01(\x04R\tmegaflows\x12\x18\n" +
+	"\aexpired\x18\x0f \x01(\x04R\aexpired\"\x16\n" +
+	"\x14PmdStatsClearRequest\"\x17\n" +
+	"\x15PmdStatsClearResponse2\x9c\n" +
+	"\n" +
 	"\aVswitch\x12H\n" +
 	"\tAddBridge\x12\x1c.vswitch.v1.AddBridgeRequest\x1a\x1d.vswitch.v1.AddBridgeResponse\x12H\n" +
 	"\tDelBridge\x12\x1c.vswitch.v1.DelBridgeRequest\x1a\x1d.vswitch.v1.DelBridgeResponse\x12N\n" +
@@ -2209,7 +2757,10 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\bFdbFlush\x12\x1b.vswitch.v1.FdbFlushRequest\x1a\x1c.vswitch.v1.FdbFlushResponse\x12B\n" +
 	"\aAddFlow\x12\x1a.vswitch.v1.AddFlowRequest\x1a\x1b.vswitch.v1.AddFlowResponse\x12E\n" +
 	"\bDelFlows\x12\x1b.vswitch.v1.DelFlowsRequest\x1a\x1c.vswitch.v1.DelFlowsResponse\x12H\n" +
-	"\tDumpFlows\x12\x1c.vswitch.v1.DumpFlowsRequest\x1a\x1d.vswitch.v1.DumpFlowsResponseB$Z\"vswitch/proto/vswitch/v1;vswitchv1b\x06proto3"
+	"\tDumpFlows\x12\x1c.vswitch.v1.DumpFlowsRequest\x1a\x1d.vswitch.v1.DumpFlowsResponse\x12`\n" +
+	"\x11DumpDatapathFlows\x12$.vswitch.v1.DumpDatapathFlowsRequest\x1a%.vswitch.v1.DumpDatapathFlowsResponse\x12E\n" +
+	"\bPmdStats\x12\x1b.vswitch.v1.PmdStatsRequest\x1a\x1c.vswitch.v1.PmdStatsResponse\x12T\n" +
+	"\rPmdStatsClear\x12 .vswitch.v1.PmdStatsClearRequest\x1a!.vswitch.v1.PmdStatsClearResponseB$Z\"vswitch/proto/vswitch/v1;vswitchv1b\x06proto3"
 
 var (
 	file_vswitch_v1_vswitch_proto_rawDescOnce sync.Once
@@ -2223,98 +2774,116 @@ func file_vswitch_v1_vswitch_proto_rawDescGZIP() []byte {
 	return file_vswitch_v1_vswitch_proto_rawDescData
 }
 
-var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_vswitch_v1_vswitch_proto_goTypes = []any{
-	(*AddBridgeRequest)(nil),     // 0: vswitch.v1.AddBridgeRequest
-	(*AddBridgeResponse)(nil),    // 1: vswitch.v1.AddBridgeResponse
-	(*DelBridgeRequest)(nil),     // 2: vswitch.v1.DelBridgeRequest
-	(*DelBridgeResponse)(nil),    // 3: vswitch.v1.DelBridgeResponse
-	(*ListBridgesRequest)(nil),   // 4: vswitch.v1.ListBridgesRequest
-	(*ListBridgesResponse)(nil),  // 5: vswitch.v1.ListBridgesResponse
-	(*PortSpec)(nil),             // 6: vswitch.v1.PortSpec
-	(*AddPortRequest)(nil),       // 7: vswitch.v1.AddPortRequest
-	(*AddPortResponse)(nil),      // 8: vswitch.v1.AddPortResponse
-	(*DelPortRequest)(nil),       // 9: vswitch.v1.DelPortRequest
-	(*DelPortResponse)(nil),      // 10: vswitch.v1.DelPortResponse
-	(*ListPortsRequest)(nil),     // 11: vswitch.v1.ListPortsRequest
-	(*ListPortsResponse)(nil),    // 12: vswitch.v1.ListPortsResponse
-	(*PortToBridgeRequest)(nil),  // 13: vswitch.v1.PortToBridgeRequest
-	(*PortToBridgeResponse)(nil), // 14: vswitch.v1.PortToBridgeResponse
-	(*Setting)(nil),              // 15: vswitch.v1.Setting
-	(*SetRequest)(nil),           // 16: vswitch.v1.SetRequest
-	(*SetResponse)(nil),          // 17: vswitch.v1.SetResponse
-	(*GetRequest)(nil),           // 18: vswitch.v1.GetRequest
-	(*GetResponse)(nil),          // 19: vswitch.v1.GetResponse
-	(*ShowRequest)(nil),          // 20: vswitch.v1.ShowRequest
-	(*ShowResponse)(nil),         // 21: vswitch.v1.ShowResponse
-	(*Bridge)(nil),               // 22: vswitch.v1.Bridge
-	(*Port)(nil),                 // 23: vswitch.v1.Port
-	(*PortStats)(nil),            // 24: vswitch.v1.PortStats
-	(*FdbShowRequest)(nil),       // 25: vswitch.v1.FdbShowRequest
-	(*FdbShowResponse)(nil),      // 26: vswitch.v1.FdbShowResponse
-	(*FdbEntry)(nil),             // 27: vswitch.v1.FdbEntry
-	(*FdbFlushRequest)(nil),      // 28: vswitch.v1.FdbFlushRequest
-	(*FdbFlushResponse)(nil),     // 29: vswitch.v1.FdbFlushResponse
-	(*AddFlowRequest)(nil),       // 30: vswitch.v1.AddFlowRequest
-	(*AddFlowResponse)(nil),      // 31: vswitch.v1.AddFlowResponse
-	(*DelFlowsRequest)(nil),      // 32: vswitch.v1.DelFlowsRequest
-	(*DelFlowsResponse)(nil),     // 33: vswitch.v1.DelFlowsResponse
-	(*DumpFlowsRequest)(nil),     // 34: vswitch.v1.DumpFlowsRequest
-	(*DumpFlowsResponse)(nil),    // 35: vswitch.v1.DumpFlowsResponse
-	(*Flow)(nil),                 // 36: vswitch.v1.Flow
-	nil,                          // 37: vswitch.v1.PortSpec.OptionsEntry
-	nil,                          // 38: vswitch.v1.PortSpec.ExternalIdsEntry
-	nil,                          // 39: vswitch.v1.Port.OptionsEntry
-	(*durationpb.Duration)(nil),  // 40: google.protobuf.Duration
+	(*AddBridgeRequest)(nil),          // 0: vswitch.v1.AddBridgeRequest
+	(*AddBridgeResponse)(nil),         // 1: vswitch.v1.AddBridgeResponse
+	(*DelBridgeRequest)(nil),          // 2: vswitch.v1.DelBridgeRequest
+	(*DelBridgeResponse)(nil),         // 3: vswitch.v1.DelBridgeResponse
+	(*ListBridgesRequest)(nil),        // 4: vswitch.v1.ListBridgesRequest
+	(*ListBridgesResponse)(nil),       // 5: vswitch.v1.ListBridgesResponse
+	(*PortSpec)(nil),                  // 6: vswitch.v1.PortSpec
+	(*AddPortRequest)(nil),            // 7: vswitch.v1.AddPortRequest
+	(*AddPortResponse)(nil),           // 8: vswitch.v1.AddPortResponse
+	(*DelPortRequest)(nil),            // 9: vswitch.v1.DelPortRequest
+	(*DelPortResponse)(nil),           // 10: vswitch.v1.DelPortResponse
+	(*ListPortsRequest)(nil),          // 11: vswitch.v1.ListPortsRequest
+	(*ListPortsResponse)(nil),         // 12: vswitch.v1.ListPortsResponse
+	(*PortToBridgeRequest)(nil),       // 13: vswitch.v1.PortToBridgeRequest
+	(*PortToBridgeResponse)(nil),      // 14: vswitch.v1.PortToBridgeResponse
+	(*Setting)(nil),                   // 15: vswitch.v1.Setting
+	(*SetRequest)(nil),                // 16: vswitch.v1.SetRequest
+	(*SetResponse)(nil),               // 17: vswitch.v1.SetResponse
+	(*GetRequest)(nil),                // 18: vswitch.v1.GetRequest
+	(*GetResponse)(nil),               // 19: vswitch.v1.GetResponse
+	(*ShowRequest)(nil),               // 20: vswitch.v1.ShowRequest
+	(*ShowResponse)(nil),              // 21: vswitch.v1.ShowResponse
+	(*Bridge)(nil),                    // 22: vswitch.v1.Bridge
+	(*Port)(nil),                      // 23: vswitch.v1.Port
+	(*PortStats)(nil),                 // 24: vswitch.v1.PortStats
+	(*FdbShowRequest)(nil),            // 25: vswitch.v1.FdbShowRequest
+	(*FdbShowResponse)(nil),           // 26: vswitch.v1.FdbShowResponse
+	(*FdbEntry)(nil),                  // 27: vswitch.v1.FdbEntry
+	(*FdbFlushRequest)(nil),           // 28: vswitch.v1.FdbFlushRequest
+	(*FdbFlushResponse)(nil),          // 29: vswitch.v1.FdbFlushResponse
+	(*AddFlowRequest)(nil),            // 30: vswitch.v1.AddFlowRequest
+	(*AddFlowResponse)(nil),           // 31: vswitch.v1.AddFlowResponse
+	(*DelFlowsRequest)(nil),           // 32: vswitch.v1.DelFlowsRequest
+	(*DelFlowsResponse)(nil),          // 33: vswitch.v1.DelFlowsResponse
+	(*DumpFlowsRequest)(nil),          // 34: vswitch.v1.DumpFlowsRequest
+	(*DumpFlowsResponse)(nil),         // 35: vswitch.v1.DumpFlowsResponse
+	(*Flow)(nil),                      // 36: vswitch.v1.Flow
+	(*DumpDatapathFlowsRequest)(nil),  // 37: vswitch.v1.DumpDatapathFlowsRequest
+	(*DumpDatapathFlowsResponse)(nil), // 38: vswitch.v1.DumpDatapathFlowsResponse
+	(*DatapathFlow)(nil),              // 39: vswitch.v1.DatapathFlow
+	(*PmdStatsRequest)(nil),           // 40: vswitch.v1.PmdStatsRequest
+	(*PmdStatsResponse)(nil),          // 41: vswitch.v1.PmdStatsResponse
+	(*PmdStats)(nil),                  // 42: vswitch.v1.PmdStats
+	(*PmdStatsClearRequest)(nil),      // 43: vswitch.v1.PmdStatsClearRequest
+	(*PmdStatsClearResponse)(nil),     // 44: vswitch.v1.PmdStatsClearResponse
+	nil,                               // 45: vswitch.v1.PortSpec.OptionsEntry
+	nil,                               // 46: vswitch.v1.PortSpec.ExternalIdsEntry
+	nil,                               // 47: vswitch.v1.Port.OptionsEntry
+	(*durationpb.Duration)(nil),       // 48: google.protobuf.Duration
 }
 var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
-	37, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
-	38, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
+	45, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
+	46, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
 	6,  // 2: vswitch.v1.AddPortRequest.port:type_name -> vswitch.v1.PortSpec
 	15, // 3: vswitch.v1.SetRequest.settings:type_name -> vswitch.v1.Setting
 	22, // 4: vswitch.v1.ShowResponse.bridges:type_name -> vswitch.v1.Bridge
 	23, // 5: vswitch.v1.Bridge.ports:type_name -> vswitch.v1.Port
-	39, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
+	47, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
 	24, // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
 	27, // 8: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
-	40, // 9: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
+	48, // 9: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
 	36, // 10: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
-	40, // 11: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
-	0,  // 12: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
-	2,  // 13: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
-	4,  // 14: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
-	7,  // 15: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
-	9,  // 16: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
-	11, // 17: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
-	13, // 18: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
-	16, // 19: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
-	18, // 20: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
-	20, // 21: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
-	25, // 22: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
-	28, // 23: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
-	30, // 24: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
-	32, // 25: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
-	34, // 26: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
-	1,  // 27: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
-	3,  // 28: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
-	5,  // 29: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
-	8,  // 30: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
-	10, // 31: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
-	12, // 32: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
-	14, // 33: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
-	17, // 34: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
-	19, // 35: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
-	21, // 36: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
-	26, // 37: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
-	29, // 38: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
-	31, // 39: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
-	33, // 40: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
-	35, // 41: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
-	27, // [27:42] is the sub-list for method output_type
-	12, // [12:27] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	48, // 11: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
+	39, // 12: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
+	48, // 13: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
+	48, // 14: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
+	42, // 15: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
+	0,  // 16: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
+	2,  // 17: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
+	4,  // 18: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
+	7,  // 19: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
+	9,  // 20: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
+	11, // 21: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
+	13, // 22: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
+	16, // 23: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
+	18, // 24: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
+	20, // 25: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
+	25, // 26: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
+	28, // 27: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
+	30, // 28: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
+	32, // 29: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
+	34, // 30: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
+	37, // 31: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
+	40, // 32: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
+	43, // 33: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
+	1,  // 34: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
+	3,  // 35: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
+	5,  // 36: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
+	8,  // 37: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
+	10, // 38: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
+	12, // 39: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
+	14, // 40: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
+	17, // 41: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
+	19, // 42: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
+	21, // 43: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
+	26, // 44: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
+	29, // 45: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
+	31, // 46: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
+	33, // 47: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
+	35, // 48: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
+	38, // 49: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
+	41, // 50: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
+	44, // 51: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
+	34, // [34:52] is the sub-list for method output_type
+	16, // [16:34] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_vswitch_v1_vswitch_proto_init() }
@@ -2330,7 +2899,7 @@ func file_vswitch_v1_vswitch_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vswitch_v1_vswitch_proto_rawDesc), len(file_vswitch_v1_vswitch_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

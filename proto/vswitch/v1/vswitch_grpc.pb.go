@@ -33,21 +33,24 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Vswitch_AddBridge_FullMethodName    = "/vswitch.v1.Vswitch/AddBridge"
-	Vswitch_DelBridge_FullMethodName    = "/vswitch.v1.Vswitch/DelBridge"
-	Vswitch_ListBridges_FullMethodName  = "/vswitch.v1.Vswitch/ListBridges"
-	Vswitch_AddPort_FullMethodName      = "/vswitch.v1.Vswitch/AddPort"
-	Vswitch_DelPort_FullMethodName      = "/vswitch.v1.Vswitch/DelPort"
-	Vswitch_ListPorts_FullMethodName    = "/vswitch.v1.Vswitch/ListPorts"
-	Vswitch_PortToBridge_FullMethodName = "/vswitch.v1.Vswitch/PortToBridge"
-	Vswitch_Set_FullMethodName          = "/vswitch.v1.Vswitch/Set"
-	Vswitch_Get_FullMethodName          = "/vswitch.v1.Vswitch/Get"
-	Vswitch_Show_FullMethodName         = "/vswitch.v1.Vswitch/Show"
-	Vswitch_FdbShow_FullMethodName      = "/vswitch.v1.Vswitch/FdbShow"
-	Vswitch_FdbFlush_FullMethodName     = "/vswitch.v1.Vswitch/FdbFlush"
-	Vswitch_AddFlow_FullMethodName      = "/vswitch.v1.Vswitch/AddFlow"
-	Vswitch_DelFlows_FullMethodName     = "/vswitch.v1.Vswitch/DelFlows"
-	Vswitch_DumpFlows_FullMethodName    = "/vswitch.v1.Vswitch/DumpFlows"
+	Vswitch_AddBridge_FullMethodName         = "/vswitch.v1.Vswitch/AddBridge"
+	Vswitch_DelBridge_FullMethodName         = "/vswitch.v1.Vswitch/DelBridge"
+	Vswitch_ListBridges_FullMethodName       = "/vswitch.v1.Vswitch/ListBridges"
+	Vswitch_AddPort_FullMethodName           = "/vswitch.v1.Vswitch/AddPort"
+	Vswitch_DelPort_FullMethodName           = "/vswitch.v1.Vswitch/DelPort"
+	Vswitch_ListPorts_FullMethodName         = "/vswitch.v1.Vswitch/ListPorts"
+	Vswitch_PortToBridge_FullMethodName      = "/vswitch.v1.Vswitch/PortToBridge"
+	Vswitch_Set_FullMethodName               = "/vswitch.v1.Vswitch/Set"
+	Vswitch_Get_FullMethodName               = "/vswitch.v1.Vswitch/Get"
+	Vswitch_Show_FullMethodName              = "/vswitch.v1.Vswitch/Show"
+	Vswitch_FdbShow_FullMethodName           = "/vswitch.v1.Vswitch/FdbShow"
+	Vswitch_FdbFlush_FullMethodName          = "/vswitch.v1.Vswitch/FdbFlush"
+	Vswitch_AddFlow_FullMethodName           = "/vswitch.v1.Vswitch/AddFlow"
+	Vswitch_DelFlows_FullMethodName          = "/vswitch.v1.Vswitch/DelFlows"
+	Vswitch_DumpFlows_FullMethodName         = "/vswitch.v1.Vswitch/DumpFlows"
+	Vswitch_DumpDatapathFlows_FullMethodName = "/vswitch.v1.Vswitch/DumpDatapathFlows"
+	Vswitch_PmdStats_FullMethodName          = "/vswitch.v1.Vswitch/PmdStats"
+	Vswitch_PmdStatsClear_FullMethodName     = "/vswitch.v1.Vswitch/PmdStatsClear"
 )
 
 // VswitchClient is the client API for Vswitch service.
@@ -89,6 +92,15 @@ type VswitchClient interface {
 	DelFlows(ctx context.Context, in *DelFlowsRequest, opts ...grpc.CallOption) (*DelFlowsResponse, error)
 	// DumpFlows returns a bridge's rules in table, priority order.
 	DumpFlows(ctx context.Context, in *DumpFlowsRequest, opts ...grpc.CallOption) (*DumpFlowsResponse, error)
+	// DumpDatapathFlows returns the megaflows the PMDs have installed for
+	// packets received on a bridge's ports (ovs-appctl dpif/dump-flows).
+	DumpDatapathFlows(ctx context.Context, in *DumpDatapathFlowsRequest, opts ...grpc.CallOption) (*DumpDatapathFlowsResponse, error)
+	// PmdStats returns each PMD thread's counters
+	// (ovs-appctl dpif-netdev/pmd-stats-show).
+	PmdStats(ctx context.Context, in *PmdStatsRequest, opts ...grpc.CallOption) (*PmdStatsResponse, error)
+	// PmdStatsClear zeroes every PMD thread's counters
+	// (ovs-appctl dpif-netdev/pmd-stats-clear).
+	PmdStatsClear(ctx context.Context, in *PmdStatsClearRequest, opts ...grpc.CallOption) (*PmdStatsClearResponse, error)
 }
 
 type vswitchClient struct {
@@ -249,6 +261,36 @@ func (c *vswitchClient) DumpFlows(ctx context.Context, in *DumpFlowsRequest, opt
 	return out, nil
 }
 
+func (c *vswitchClient) DumpDatapathFlows(ctx context.Context, in *DumpDatapathFlowsRequest, opts ...grpc.CallOption) (*DumpDatapathFlowsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DumpDatapathFlowsResponse)
+	err := c.cc.Invoke(ctx, Vswitch_DumpDatapathFlows_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) PmdStats(ctx context.Context, in *PmdStatsRequest, opts ...grpc.CallOption) (*PmdStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PmdStatsResponse)
+	err := c.cc.Invoke(ctx, Vswitch_PmdStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) PmdStatsClear(ctx context.Context, in *PmdStatsClearRequest, opts ...grpc.CallOption) (*PmdStatsClearResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PmdStatsClearResponse)
+	err := c.cc.Invoke(ctx, Vswitch_PmdStatsClear_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VswitchServer is the server API for Vswitch service.
 // All implementations must embed UnimplementedVswitchServer
 // for forward compatibility.
@@ -288,6 +330,15 @@ type VswitchServer interface {
 	DelFlows(context.Context, *DelFlowsRequest) (*DelFlowsResponse, error)
 	// DumpFlows returns a bridge's rules in table, priority order.
 	DumpFlows(context.Context, *DumpFlowsRequest) (*DumpFlowsResponse, error)
+	// DumpDatapathFlows returns the megaflows the PMDs have installed for
+	// packets received on a bridge's ports (ovs-appctl dpif/dump-flows).
+	DumpDatapathFlows(context.Context, *DumpDatapathFlowsRequest) (*DumpDatapathFlowsResponse, error)
+	// PmdStats returns each PMD thread's counters
+	// (ovs-appctl dpif-netdev/pmd-stats-show).
+	PmdStats(context.Context, *PmdStatsRequest) (*PmdStatsResponse, error)
+	// PmdStatsClear zeroes every PMD thread's counters
+	// (ovs-appctl dpif-netdev/pmd-stats-clear).
+	PmdStatsClear(context.Context, *PmdStatsClearRequest) (*PmdStatsClearResponse, error)
 	mustEmbedUnimplementedVswitchServer()
 }
 
@@ -342,6 +393,15 @@ func (UnimplementedVswitchServer) DelFlows(context.Context, *DelFlowsRequest) (*
 }
 func (UnimplementedVswitchServer) DumpFlows(context.Context, *DumpFlowsRequest) (*DumpFlowsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DumpFlows not implemented")
+}
+func (UnimplementedVswitchServer) DumpDatapathFlows(context.Context, *DumpDatapathFlowsRequest) (*DumpDatapathFlowsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DumpDatapathFlows not implemented")
+}
+func (UnimplementedVswitchServer) PmdStats(context.Context, *PmdStatsRequest) (*PmdStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PmdStats not implemented")
+}
+func (UnimplementedVswitchServer) PmdStatsClear(context.Context, *PmdStatsClearRequest) (*PmdStatsClearResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PmdStatsClear not implemented")
 }
 func (UnimplementedVswitchServer) mustEmbedUnimplementedVswitchServer() {}
 func (UnimplementedVswitchServer) testEmbeddedByValue()                 {}
@@ -634,6 +694,60 @@ func _Vswitch_DumpFlows_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Vswitch_DumpDatapathFlows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DumpDatapathFlowsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).DumpDatapathFlows(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_DumpDatapathFlows_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).DumpDatapathFlows(ctx, req.(*DumpDatapathFlowsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_PmdStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PmdStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).PmdStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_PmdStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).PmdStats(ctx, req.(*PmdStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_PmdStatsClear_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PmdStatsClearRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).PmdStatsClear(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_PmdStatsClear_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).PmdStatsClear(ctx, req.(*PmdStatsClearRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Vswitch_ServiceDesc is the grpc.ServiceDesc for Vswitch service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -700,6 +814,18 @@ var Vswitch_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DumpFlows",
 			Handler:    _Vswitch_DumpFlows_Handler,
+		},
+		{
+			MethodName: "DumpDatapathFlows",
+			Handler:    _Vswitch_DumpDatapathFlows_Handler,
+		},
+		{
+			MethodName: "PmdStats",
+			Handler:    _Vswitch_PmdStats_Handler,
+		},
+		{
+			MethodName: "PmdStatsClear",
+			Handler:    _Vswitch_PmdStatsClear_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -7,10 +7,15 @@
 //	nettool source -connect 10.0.0.2:5001 -bytes 20000000 [-seed 1]
 //	nettool rawsend -dev eth0 [-seed 1] [-count 50]
 //	nettool vlanhost -dev eth0 -addr 10=10.1.10.5 -addr 20=10.1.20.5
+//	nettool listenmany -addr 10.0.0.2 -port 6000 -n 20
+//	nettool connectmany -addr 10.0.0.2 -port 6000 -n 20 -bytes 4096
 //
 // sink and source print one line "bytes=N sha256=HEX seconds=S"; sink
 // prints "listening ADDR" first, once it accepts connections. rawsend
-// prints one line of JSON counting what it sent.
+// prints one line of JSON counting what it sent. listenmany and
+// connectmany open one short TCP connection per port over a range of
+// ports and print "conns=N bytes=B" (listenmany prints "listening N"
+// first).
 //
 // vlanhost is a VLAN trunk endpoint for kernels built without 802.1Q
 // support (no `ip link add ... type vlan`): it answers ARP requests and
@@ -49,6 +54,10 @@ func main() {
 		err = rawsend(os.Args[2:])
 	case "vlanhost":
 		err = vlanhost(os.Args[2:])
+	case "listenmany":
+		err = listenMany(os.Args[2:])
+	case "connectmany":
+		err = connectMany(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
