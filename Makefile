@@ -18,7 +18,7 @@ RACE_PKGS := ./datapath/... ./bridge/... ./store/... ./api/...
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '^vswitch/test')
 
 .NOTPARALLEL:
-.PHONY: all build demo test deps vet staticcheck race unit e2e bench clean
+.PHONY: all build demo test deps vet staticcheck race unit e2e bench fuzz clean
 
 all: build
 
@@ -59,6 +59,22 @@ e2e: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./datapath/... ./flowtable/...
+
+# Fuzz each target for FUZZTIME, then keep the inputs the fuzzer found
+# interesting as seeds under the package's testdata/fuzz (commit them).
+# `make test` runs the seeds as ordinary tests.
+FUZZTIME ?= 1m
+FUZZ_TARGETS := ./flowtable:FuzzExtract ./openflow:FuzzParseFlow
+fuzz:
+	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; \
+	for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+		path=$$($(GO) list $$pkg); mkdir -p $$pkg/testdata/fuzz/$$fn; \
+		if [ -d "$$cache/$$path/$$fn" ]; then cp -n "$$cache/$$path/$$fn"/* $$pkg/testdata/fuzz/$$fn/ 2>/dev/null || true; fi; \
+		echo "  $$(ls $$pkg/testdata/fuzz/$$fn | wc -l) seeds in $$pkg/testdata/fuzz/$$fn"; \
+	done
 
 clean:
 	rm -rf $(BIN)

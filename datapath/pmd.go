@@ -265,6 +265,7 @@ func (p *pmd) process(in *dpPort) {
 	n := b.N
 	p.local.Packets += uint64(n)
 	var pending uint64
+	useEMC := p.dp.emcInv.Load() != 0
 	for i := 0; i < n; i++ {
 		pkt := b.Pkts[i]
 		pkt.InPort = in.no
@@ -278,10 +279,12 @@ func (p *pmd) process(in *dpPort) {
 		}
 		h := k.Hash()
 		p.hashes[i] = h
-		if v := p.ft.emc.Lookup(k, h); v != 0 && p.usable(v-1) {
-			p.flowOf[i] = v - 1
-			p.local.EMCHits++
-			continue
+		if useEMC {
+			if v := p.ft.emc.Lookup(k, h); v != 0 && p.usable(v-1) {
+				p.flowOf[i] = v - 1
+				p.local.EMCHits++
+				continue
+			}
 		}
 		pending |= 1 << i
 	}

@@ -30,7 +30,7 @@ type subtable struct {
 	nw    int
 	hits  uint64
 
-	slots  []uint32 // entry index+1; 0 empty; tomb marks a deleted slot
+	slots  []uint64 // hash<<32 | entry index+1; 0 empty; tomb marks a deleted slot
 	tombs  int
 	keys   []uint64 // masked key words, nw per entry
 	hashes []uint32
@@ -40,7 +40,7 @@ type subtable struct {
 	live   int
 }
 
-const tomb = ^uint32(0)
+const tomb = uint64(^uint32(0))
 
 // Len returns the number of entries.
 func (c *Classifier) Len() int { return c.count }
@@ -92,7 +92,7 @@ func (c *Classifier) Remove(h Handle) {
 	}
 	st := c.subs[id]
 	e := uint32(h)
-	if int(e) >= len(st.values) || st.slots[st.slotOf[e]] != e+1 {
+	if int(e) >= len(st.values) || uint32(st.slots[st.slotOf[e]]) != e+1 {
 		return
 	}
 	st.slots[st.slotOf[e]] = tomb
@@ -190,7 +190,8 @@ func (c *Classifier) Each(fn func(h Handle, value uint32)) {
 		st := c.subs[id]
 		for _, s := range st.slots {
 			if s != 0 && s != tomb {
-				fn(Handle(uint64(id+1)<<32|uint64(s-1)), st.values[s-1])
+				e := uint32(s) - 1
+				fn(Handle(uint64(id+1)<<32|uint64(e)), st.values[e])
 			}
 		}
 	}
@@ -203,7 +204,7 @@ func (c *Classifier) subtable(mask *Key) *subtable {
 	if id, ok := c.byMask[*mask]; ok {
 		return c.subs[id]
 	}
-	st := &subtable{mask: *mask, slots: make([]uint32, 16)}
+	st := &subtable{mask: *mask, slots: make([]uint64, 16)}
 	for i, w := range mask.Words() {
 		if w != 0 {
 			st.words[st.nw] = uint8(i)
@@ -236,13 +237,10 @@ func (st *subtable) find(kw *[KeyWords]uint64) (uint32, bool) {
 		if s == 0 {
 			return 0, false
 		}
-		if s == tomb {
+		if s == tomb || uint32(s>>32) != h {
 			continue
 		}
-		e := s - 1
-		if st.hashes[e] != h {
-			continue
-		}
+		e := uint32(s) - 1
 		stored := st.keys[int(e)*st.nw : int(e+1)*st.nw]
 		same := true
 		for j := range stored {
@@ -266,27 +264,19 @@ func (st *subtable) place(e, h uint32) {
 	if st.slots[i] == tomb {
 		st.tombs--
 	}
-	st.slots[i] = e + 1
+	st.slots[i] = uint64(h)<<32 | uint64(e+1)
 	st.slotOf[e] = i
 }
 
 func (st *subtable) rehash(size int) {
 	old := st.slots
-	st.slots = make([]uint32, size)
+	st.slots = make([]uint64, size)
 	st.tombs = 0
 	for _, s := range old {
 		if s != 0 && s != tomb {
-			st.place(s-1, st.hashes[s-1])
+			st.place(uint32(s)-1, uint32(s>>32))
 		}
 	}
-}
-
-func hashWords(w []uint64) uint32 {
-	h := uint64(0x9e3779b97f4a7c15)
-	for _, x := range w {
-		h = mix(h ^ x)
-	}
-	return uint32(h ^ h>>32)
 }
 
 func trailingZeros(x uint64) int { return bits.TrailingZeros64(x) }
