@@ -225,7 +225,7 @@ func applySetting(table string, pc *store.Port, st Setting) error {
 }
 
 // Settings the daemon reads from the Open_vSwitch table at start.
-var globalKeys = []string{"mem", "pmd-cores", "pmd-poll"}
+var globalKeys = []string{"emc-insert-inv-prob", "mem", "pmd-cores", "pmd-poll"}
 
 func (s *Switch) setGlobal(record string, settings []Setting) error {
 	if record != "." && record != "" {
@@ -239,14 +239,38 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 		if !slices.Contains(globalKeys, st.Key) {
 			return errorf(ErrInvalid, "unknown other_config key %q (valid: %s)", st.Key, joinComma(globalKeys))
 		}
+		if st.Key == "emc-insert-inv-prob" && st.Value != "" {
+			if _, err := parseInt("other_config:emc-insert-inv-prob", st.Value, 0, 1<<30); err != nil {
+				return err
+			}
+		}
 		upd = append(upd, st)
 	}
-	return s.st.Update(func(c *store.Config) error {
+	err := s.st.Update(func(c *store.Config) error {
 		for _, st := range upd {
 			c.Settings = setMap(c.Settings, st.Key, st.Value)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, st := range upd {
+		if st.Key == "emc-insert-inv-prob" {
+			s.dp.SetEMCInsertInvProb(EMCInsertInvProb(st.Value))
+		}
+	}
+	return nil
+}
+
+// EMCInsertInvProb reads the emc-insert-inv-prob setting as OVS does: a
+// hit enters the EMC with probability 1/N, 0 disables, default 100.
+func EMCInsertInvProb(v string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 100
+	}
+	return n
 }
 
 // Get reads one column ("options:key" for a map key) of a record, formatted

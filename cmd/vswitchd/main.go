@@ -24,6 +24,7 @@ import (
 
 type options struct {
 	db, runDir, pmdCores, mem, pmdPoll, socketGroup, logLevel string
+	emcInvProb                                                string
 }
 
 func main() {
@@ -42,6 +43,7 @@ func run() error {
 	flag.StringVar(&o.pmdPoll, "pmd-poll", "auto", "auto: PMDs park on epoll when idle; always: PMDs poll without pause")
 	flag.StringVar(&o.socketGroup, "socket-group", "", "group owning the control socket (mode 0660)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	flag.StringVar(&o.emcInvProb, "emc-insert-inv-prob", "100", "a megaflow hit enters the exact-match cache with probability 1/N; 0 disables the EMC")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see vswitchd -h)", flag.Arg(0))
@@ -80,7 +82,11 @@ func run() error {
 		return err
 	}
 
-	dp, err := datapath.New(datapath.Config{PMDCores: cores, MemBytes: mem, PollAlways: o.pmdPoll == "always"}, nil)
+	emc := bridge.EMCInsertInvProb(o.emcInvProb)
+	if emc == 0 {
+		emc = datapath.EMCDisabled
+	}
+	dp, err := datapath.New(datapath.Config{PMDCores: cores, MemBytes: mem, PollAlways: o.pmdPoll == "always", EMCInsertInvProb: emc}, nil)
 	if err != nil {
 		lis.Close()
 		return err
@@ -136,7 +142,7 @@ func (o *options) applyStored(st *store.Store) error {
 	}
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for key, dst := range map[string]*string{"pmd-cores": &o.pmdCores, "mem": &o.mem, "pmd-poll": &o.pmdPoll} {
+	for key, dst := range map[string]*string{"pmd-cores": &o.pmdCores, "mem": &o.mem, "pmd-poll": &o.pmdPoll, "emc-insert-inv-prob": &o.emcInvProb} {
 		if v, ok := c.Settings[key]; ok && !set[key] {
 			*dst = v
 		}
