@@ -442,3 +442,109 @@ func TestRevalidationConcurrent(t *testing.T) {
 		t.Fatalf("expected EMC hits and revalidations under change: %+v", st)
 	}
 }
+
+// TestMACMoveConcurrent moves a MAC between ports while a PMD goroutine
+// forwards traffic to it through megaflows: once the move has been learned,
+// the next packet to the MAC leaves on the new port only.
+func TestMACMoveConcurrent(t *testing.T) {
+	r := newDiffRig(t, 1)
+	f, err := openflow.ParseFlow("priority=0,actions=NORMAL", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.install([]*rule{{flow: f}})
+	a, b := diffMACs[0], diffMACs[1]
+	toB := flowtable.Key{InPort: 1, DlSrc: a, DlDst: b, DlType: flowtable.EthTypeIPv4, NwProto: 17, TpSrc: 7, TpDst: 9}
+	r.ports[1].Send(buildFrame(&toB)) // learn A on port 1
+	isProbe := func(f []byte, i int) bool { return binary.BigEndian.Uint16(f[34:]) == uint16(1000+i) }
+	r.dp.Start()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	bg := toB
+	bg.TpSrc = 8
+	go func() { // keep A->B megaflows hot
+		defer wg.Done()
+		for !stop.Load() {
+			r.ports[1].Send(buildFrame(&bg))
+			time.Sleep(20 * time.Microsecond)
+		}
+	}()
+	defer func() { stop.Store(true); wg.Wait() }()
+	for i := 0; i < 200; i++ {
+		port := 2 + i%3
+		// B speaks from its new port; wait until the bridge learned it.
+		fromB := flowtable.Key{InPort: uint32(port), DlSrc: b, DlDst: a, DlType: flowtable.EthTypeIPv4, NwProto: 17, TpSrc: 9, TpDst: 7}
+		r.ports[port].Send(buildFrame(&fromB))
+		deadline := time.Now().Add(2 * time.Second)
+		for r.xb.macs.lookup(0, b, time.Now()) != port {
+			if time.Now().After(deadline) {
+				t.Fatalf("move %d: B not learned on port %d", i, port)
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+		for p := 2; p <= diffPorts; p++ {
+			r.ports[p].Sent()
+		}
+		probeKey := toB
+		probeKey.TpSrc = uint16(1000 + i)
+		r.ports[1].Send(buildFrame(&probeKey))
+		deadline = time.Now().Add(2 * time.Second)
+		found := false
+		for !found && time.Now().Before(deadline) {
+			for p := 2; p <= diffPorts; p++ {
+				for _, fr := range r.ports[p].Sent() {
+					if !isProbe(fr, i) {
+						continue // background
+					}
+					if p != port {
+						t.Fatalf("move %d: packet to B left on port %d, B is on %d (stale megaflow)", i, p, port)
+					}
+					found = true
+				}
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		if !found {
+			t.Fatalf("move %d: probe not forwarded", i)
+		}
+	}
+}
+
+// BenchmarkFlowSetupNormal measures flow setups through the real
+// translation: every packet is a new megaflow (a rule on tp_src makes
+// every tried packet's tp_src part of its megaflow), then NORMAL.
+func BenchmarkFlowSetupNormal(b *testing.B) {
+	r := newDiffRig(b, 100)
+	normal, _ := openflow.ParseFlow("priority=0,actions=NORMAL", nil)
+	pin, _ := openflow.ParseFlow("priority=10,udp,tp_src=1,actions=drop", nil)
+	r.install([]*rule{{flow: normal}, {flow: pin}})
+	k := flowtable.Key{InPort: 1, DlSrc: diffMACs[0], DlDst: diffMACs[1], DlType: flowtable.EthTypeIPv4, NwProto: 17, TpDst: 9}
+	back := flowtable.Key{InPort: 2, DlSrc: diffMACs[1], DlDst: diffMACs[0], DlType: flowtable.EthTypeIPv4, NwProto: 17, TpSrc: 9}
+	r.ports[2].Send(buildFrame(&back))
+	r.dp.Poll()
+	frames := make([][]byte, 1<<16)
+	for i := range frames {
+		k.TpSrc = uint16(i)
+		frames[i] = buildFrame(&k)
+	}
+	r.ports[1].Templates = frames[2:]
+	r.ports[1].Burst = datapath.BatchSize
+	r.ports[2].Keep = false
+	b.ResetTimer()
+	before := r.dp.PMDStats()[0].Upcalls
+	for i := 0; i < b.N; i++ {
+		if i%(60000/datapath.BatchSize) == 0 && i > 0 {
+			b.StopTimer()
+			r.dp.FlushMegaflows()
+			b.StartTimer()
+		}
+		r.dp.Poll()
+	}
+	b.StopTimer()
+	setups := r.dp.PMDStats()[0].Upcalls - before
+	b.ReportMetric(float64(setups)/b.Elapsed().Seconds(), "setups/s")
+	if setups < uint64(b.N)*datapath.BatchSize*9/10 {
+		b.Fatalf("%d setups for %d packets", setups, b.N*datapath.BatchSize)
+	}
+}
