@@ -57,7 +57,7 @@ func (c *Classifier) Insert(mask, key *Key, value uint32) Handle {
 	for i := 0; i < st.nw; i++ {
 		mk[i] = kw[st.words[i]] & st.maskw[i]
 	}
-	h := hashWords(mk[:st.nw])
+	h := st.hash(kw)
 	var e uint32
 	if n := len(st.free); n > 0 {
 		e = st.free[n-1]
@@ -224,13 +224,19 @@ func (c *Classifier) subtable(mask *Key) *subtable {
 	return st
 }
 
+// hash hashes the masked words of kw, the same way Key.Hash does whole keys.
+func (st *subtable) hash(kw *[KeyWords]uint64) uint32 {
+	var sum uint64
+	for i := 0; i < st.nw; i++ {
+		w := st.words[i]
+		sum += (kw[w]&st.maskw[i] ^ hashSeed[w]) * hashMul[w]
+	}
+	return finish(sum)
+}
+
 // find probes for the masked key of kw.
 func (st *subtable) find(kw *[KeyWords]uint64) (uint32, bool) {
-	var mk [KeyWords]uint64
-	for i := 0; i < st.nw; i++ {
-		mk[i] = kw[st.words[i]] & st.maskw[i]
-	}
-	h := hashWords(mk[:st.nw])
+	h := st.hash(kw)
 	mask := uint32(len(st.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := st.slots[i]
@@ -244,7 +250,7 @@ func (st *subtable) find(kw *[KeyWords]uint64) (uint32, bool) {
 		stored := st.keys[int(e)*st.nw : int(e+1)*st.nw]
 		same := true
 		for j := range stored {
-			if stored[j] != mk[j] {
+			if stored[j] != kw[st.words[j]]&st.maskw[j] {
 				same = false
 				break
 			}

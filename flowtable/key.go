@@ -4,7 +4,7 @@ package flowtable
 
 import (
 	"encoding/binary"
-	"math/bits"
+	"math/rand/v2"
 	"unsafe"
 )
 
@@ -59,35 +59,32 @@ func (k *Key) Words() *[KeyWords]uint64 {
 }
 
 // Hash returns a 32-bit hash of the whole key.
-func (k *Key) Hash() uint32 { return hashWords(k.Words()[:]) }
-
-// hashWords hashes words in four independent multiply lanes (so the CPU
-// overlaps them) and mixes the lanes once at the end.
-func hashWords(w []uint64) uint32 {
-	const k1, k2, k3, k4 = 0x9e3779b97f4a7c15, 0xc2b2ae3d27d4eb4f, 0x165667b19e3779f9, 0xd6e8feb86659fd93
-	a, b, c, d := uint64(k1), uint64(k2), uint64(k3), uint64(k4)
-	i := 0
-	for ; i+4 <= len(w); i += 4 {
-		a = (a ^ w[i]) * k1
-		b = (b ^ w[i+1]) * k2
-		c = (c ^ w[i+2]) * k3
-		d = (d ^ w[i+3]) * k4
+func (k *Key) Hash() uint32 {
+	var sum uint64
+	for i, w := range k.Words() {
+		sum += (w ^ hashSeed[i]) * hashMul[i]
 	}
-	for ; i < len(w); i++ {
-		a = (a ^ w[i]) * k2
-		a = bits.RotateLeft64(a, 29)
-	}
-	h := a ^ bits.RotateLeft64(b, 17) ^ bits.RotateLeft64(c, 31) ^ bits.RotateLeft64(d, 47) ^ uint64(len(w))
-	h = mix(h)
-	return uint32(h ^ h>>32)
+	return finish(sum)
 }
 
-func mix(x uint64) uint64 {
+// The key hash is a sum of independent per-word products (the CPU runs
+// them in parallel) with a final mix. The per-word seeds are random per
+// process so nobody can precompute colliding keys.
+var hashSeed, hashMul = func() (seed, mul [KeyWords]uint64) {
+	for i := range seed {
+		seed[i] = rand.Uint64()
+		mul[i] = rand.Uint64() | 1
+	}
+	return
+}()
+
+func finish(x uint64) uint32 {
 	x ^= x >> 33
 	x *= 0xff51afd7ed558ccd
 	x ^= x >> 33
 	x *= 0xc4ceb9fe1a85ec53
-	return x ^ x>>33
+	x ^= x >> 33
+	return uint32(x)
 }
 
 // IPv4Src returns the IPv4 source address stored in NwSrc.
