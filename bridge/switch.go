@@ -24,6 +24,7 @@ import (
 // the source of truth: each change is validated, written in one store
 // transaction, then applied to the datapath.
 type Switch struct {
+	opts    Options
 	mu      sync.Mutex
 	st      *store.Store
 	dp      *datapath.Datapath
@@ -66,10 +67,16 @@ func Types() []string {
 	return slices.Compact(t)
 }
 
+// Options are the daemon settings the bridge layer needs.
+type Options struct {
+	// RunDir holds per-instance files (vhost-user sockets by default).
+	RunDir string
+}
+
 // New opens the switch on a store and a datapath (not yet started) and
 // reconciles the datapath to the stored configuration.
-func New(st *store.Store, dp *datapath.Datapath) (*Switch, error) {
-	s := &Switch{st: st, dp: dp, bridges: map[string]*bridge{}, ports: map[string]*port{}}
+func New(st *store.Store, dp *datapath.Datapath, opts Options) (*Switch, error) {
+	s := &Switch{opts: opts, st: st, dp: dp, bridges: map[string]*bridge{}, ports: map[string]*port{}}
 	s.xs.Store(&xsnap{bridges: map[string]*xbridge{}})
 	dp.SetUpcaller(s)
 	cfg, err := st.Load()
@@ -302,7 +309,8 @@ func validatePort(pc *store.Port) error {
 	if !slices.Contains(Types(), typ) {
 		return errorf(ErrInvalid, "unknown interface type %q (valid types: %s)", typ, joinComma(Types()))
 	}
-	if err := checkName("port", pc.Name, typ != "patch"); err != nil {
+	kind, _ := netdev.Lookup(typ)
+	if err := checkName("port", pc.Name, typ != "patch" && kind.KernelName); err != nil {
 		return err
 	}
 	if typ == "patch" {
@@ -531,7 +539,8 @@ func (s *Switch) openPort(p *port) {
 	if typ == "patch" || p.dev != nil {
 		return
 	}
-	dev, err := netdev.Open(netdev.Config{Name: p.cfg.Name, Type: typeName(typ), Options: p.cfg.Interface.Options, MTU: p.cfg.Interface.MTURequest})
+	dev, err := netdev.Open(netdev.Config{Name: p.cfg.Name, Type: typeName(typ), Options: p.cfg.Interface.Options,
+		MTU: p.cfg.Interface.MTURequest, Pool: s.dp.Pool(), RunDir: s.opts.RunDir})
 	if err != nil {
 		p.err = deviceError(p.cfg.Name, err)
 		return

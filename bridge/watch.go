@@ -50,8 +50,8 @@ func (s *Switch) watchLinks(ctx context.Context) {
 
 // kernelPort reports whether the port attaches to a device it did not create.
 func kernelPort(p *port) bool {
-	t := typeName(p.cfg.Interface.Type)
-	return t == "system" || t == "afpacket"
+	k, ok := netdev.Lookup(p.cfg.Interface.Type)
+	return ok && k.Existing
 }
 
 func (s *Switch) linkChanged(name string, deleted bool) {

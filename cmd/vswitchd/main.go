@@ -96,7 +96,7 @@ func run() error {
 		pages = "2 MiB hugepages"
 	}
 	slog.Info("packet arena mapped", "bytes", dp.Arena().Size(), "frames", dp.Arena().Frames(), "backing", pages)
-	sw, err := bridge.New(st, dp)
+	sw, err := bridge.New(st, dp, bridge.Options{RunDir: o.runDir})
 	if err != nil {
 		lis.Close()
 		dp.Stop()

@@ -22,9 +22,46 @@ import (
 // Config is what the bridge knows about an interface.
 type Config struct {
 	Name    string
-	Type    string // "system", "afpacket", "internal" or "tap"; "" means system
+	Type    string // one of Types(); "" means system
 	Options map[string]string
 	MTU     int // mtu_request; 0 leaves the device's MTU alone
+	// Pool is the datapath's packet pool (AF_XDP registers its arena as
+	// UMEM); RunDir is the daemon's run directory (vhost-user sockets).
+	Pool   *datapath.Pool
+	RunDir string
+}
+
+// Kind describes one interface type.
+type Kind struct {
+	// Options lists the option keys the type accepts.
+	Options []string
+	// Existing: the port attaches to a kernel device it does not create;
+	// while the device is missing Open fails wrapping ErrNoDevice and the
+	// bridge retries when it appears.
+	Existing bool
+	// KernelName: the port name is a kernel interface name (15 bytes at most).
+	KernelName bool
+	// Open opens the backend; options and MTU are validated already.
+	Open func(cfg Config) (datapath.Port, error)
+}
+
+var kinds = map[string]Kind{}
+
+// Register adds an interface type. Backends register from init functions
+// in this package (one register_*.go file per backend).
+func Register(typ string, k Kind) { kinds[typ] = k }
+
+// Lookup returns the Kind of typ ("" is system).
+func Lookup(typ string) (Kind, bool) {
+	k, ok := kinds[normType(typ)]
+	return k, ok
+}
+
+func init() {
+	Register("system", Kind{Existing: true, KernelName: true, Open: openAFPacket})
+	Register("afpacket", Kind{Existing: true, KernelName: true, Open: openAFPacket})
+	Register("internal", Kind{KernelName: true, Open: func(cfg Config) (datapath.Port, error) { return openTap(cfg, tap.Internal) }})
+	Register("tap", Kind{KernelName: true, Open: func(cfg Config) (datapath.Port, error) { return openTap(cfg, tap.Named) }})
 }
 
 // ErrNoDevice is wrapped when a system/afpacket port's device does not
@@ -38,19 +75,10 @@ var ErrUnknownType = errors.New("unknown interface type")
 // a datapath packet buffer.
 const MaxMTU = datapath.MaxData - 14 - 4
 
-// options each type accepts. None of these backends takes options yet; the
-// table is here so a typo in options: is caught instead of ignored.
-var options = map[string][]string{
-	"system":   nil,
-	"afpacket": nil,
-	"internal": nil,
-	"tap":      nil,
-}
-
 // Types returns the interface types Open accepts, sorted.
 func Types() []string {
-	t := make([]string, 0, len(options))
-	for k := range options {
+	t := make([]string, 0, len(kinds))
+	for k := range kinds {
 		t = append(t, k)
 	}
 	sort.Strings(t)
@@ -59,7 +87,7 @@ func Types() []string {
 
 // Handles reports whether typ is one of Types ("" counts as system).
 func Handles(typ string) bool {
-	_, ok := options[normType(typ)]
+	_, ok := kinds[normType(typ)]
 	return ok
 }
 
@@ -74,10 +102,11 @@ func normType(typ string) string {
 // the allowed ones, and unknown types (wrapping ErrUnknownType).
 func ValidateOptions(typ string, opts map[string]string) error {
 	typ = normType(typ)
-	allowed, ok := options[typ]
+	kind, ok := kinds[typ]
 	if !ok {
 		return fmt.Errorf("%w %q (valid types: %s)", ErrUnknownType, typ, strings.Join(Types(), ", "))
 	}
+	allowed := kind.Options
 	keys := make([]string, 0, len(opts))
 	for k := range opts {
 		keys = append(keys, k)
@@ -107,54 +136,62 @@ func ValidateMTU(mtu int) error {
 // caller's network namespace.
 func LinkExists(name string) bool { return link.Exists(name) }
 
-// Open opens the backend for cfg. For system/afpacket the device must
-// exist (else the error wraps ErrNoDevice); internal and tap create theirs.
-// A non-zero MTU is set on the device over netlink, as OVS does for
-// mtu_request.
+// Open opens the backend for cfg. For types attaching to an existing device
+// the device must exist (else the error wraps ErrNoDevice).
 func Open(cfg Config) (datapath.Port, error) {
 	typ := normType(cfg.Type)
 	if err := ValidateOptions(typ, cfg.Options); err != nil {
 		return nil, fmt.Errorf("interface %s: %w", cfg.Name, err)
 	}
-	if err := link.CheckName(cfg.Name); err != nil {
-		return nil, err
+	kind := kinds[typ]
+	if kind.KernelName {
+		if err := link.CheckName(cfg.Name); err != nil {
+			return nil, err
+		}
 	}
 	if err := ValidateMTU(cfg.MTU); err != nil {
 		return nil, fmt.Errorf("interface %s: %w", cfg.Name, err)
 	}
-	var (
-		p   datapath.Port
-		err error
-	)
-	switch typ {
-	case "system", "afpacket":
-		// The MTU goes first so segment sizes and frames already match
-		// when the first packet arrives.
-		if cfg.MTU > 0 {
-			if err := link.SetMTU(cfg.Name, cfg.MTU); err != nil {
-				return nil, fmt.Errorf("%s %s: %w", typ, cfg.Name, err)
-			}
-		}
-		p, err = afpacket.Open(cfg.Name)
-	case "internal":
-		p, err = tap.Open(cfg.Name, tap.Internal)
-	case "tap":
-		p, err = tap.Open(cfg.Name, tap.Named)
+	cfg.Type = typ
+	return kind.Open(cfg)
+}
+
+// SetMTU sets a kernel device's MTU over netlink (for backends).
+func SetMTU(name string, mtu int) error { return link.SetMTU(name, mtu) }
+
+// WarnMTU logs when a device's MTU exceeds what the datapath carries.
+func WarnMTU(name string) {
+	if mtu, err := link.MTU(name); err == nil && mtu > MaxMTU {
+		slog.Warn("device MTU exceeds the datapath's largest frame; larger frames will be dropped",
+			"interface", name, "mtu", mtu, "max", MaxMTU)
 	}
+}
+
+// openAFPacket opens system/afpacket ports. The MTU goes first so segment
+// sizes and frames already match when the first packet arrives.
+func openAFPacket(cfg Config) (datapath.Port, error) {
+	if cfg.MTU > 0 {
+		if err := link.SetMTU(cfg.Name, cfg.MTU); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", cfg.Type, cfg.Name, err)
+		}
+	} else {
+		WarnMTU(cfg.Name)
+	}
+	return afpacket.Open(cfg.Name)
+}
+
+func openTap(cfg Config, kind tap.Kind) (datapath.Port, error) {
+	p, err := tap.Open(cfg.Name, kind)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.MTU > 0 && (typ == "internal" || typ == "tap") {
+	if cfg.MTU > 0 {
 		if err := link.SetMTU(cfg.Name, cfg.MTU); err != nil {
 			p.Close()
-			return nil, fmt.Errorf("%s %s: %w", typ, cfg.Name, err)
+			return nil, fmt.Errorf("%s %s: %w", cfg.Type, cfg.Name, err)
 		}
-	}
-	if cfg.MTU == 0 {
-		if mtu, err := link.MTU(cfg.Name); err == nil && mtu > MaxMTU {
-			slog.Warn("device MTU exceeds the datapath's largest frame; larger frames will be dropped",
-				"interface", cfg.Name, "mtu", mtu, "max", MaxMTU)
-		}
+	} else {
+		WarnMTU(cfg.Name)
 	}
 	return p, nil
 }
