@@ -38,7 +38,7 @@ type switchAPI interface {
 	FlushFDB(bridge string) error
 	AddFlow(bridge, flow string) error
 	DelFlows(bridge, match string, strict bool) error
-	DumpFlows(bridge string, names bool) ([]bridge.FlowView, error)
+	DumpFlows(bridge, match string, names bool) ([]bridge.FlowView, error)
 	DatapathFlows(bridge string) ([]bridge.DatapathFlowView, error)
 	PMDStats() []datapath.PMDStats
 	ClearPMDStats()
@@ -456,7 +456,7 @@ func (s *service) DumpFlows(_ context.Context, r *pb.DumpFlowsRequest) (*pb.Dump
 	if err := checkName("bridge", r.GetBridge()); err != nil {
 		return nil, err
 	}
-	flows, err := s.sw.DumpFlows(r.GetBridge(), r.GetNames())
+	flows, err := s.sw.DumpFlows(r.GetBridge(), "", r.GetNames())
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -274,7 +274,7 @@ func (f *fakeSwitch) DelFlows(br, match string, strict bool) error {
 	return f.enter("DelFlows", br, match, strict)
 }
 
-func (f *fakeSwitch) DumpFlows(br string, names bool) ([]bridge.FlowView, error) {
+func (f *fakeSwitch) DumpFlows(br, match string, names bool) ([]bridge.FlowView, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter("DumpFlows", br); err != nil {

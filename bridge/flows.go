@@ -94,26 +94,14 @@ func (s *Switch) DelFlows(brName, match string, strict bool) error {
 	if err != nil {
 		return err
 	}
-	m, table, prio, cookie, cookieMask, err := openflow.ParseMatch(match, portNamer{b})
+	gone, err := s.selectRules(b, match, strict)
 	if err != nil {
-		return errorf(ErrInvalid, "%v", err)
+		return err
 	}
-	if strict && prio < 0 {
-		prio = 32768
-	}
-	var keep, gone []*rule
+	var keep []*rule
 	for _, r := range b.rules {
-		f := r.flow
-		hit := (table < 0 || int(f.Table) == table) && f.Cookie&cookieMask == cookie&cookieMask
-		if strict {
-			hit = hit && int(f.Priority) == prio && m.Equal(f.Match)
-		} else {
-			hit = hit && m.Covers(f.Match)
-		}
-		if !hit {
+		if !slices.Contains(gone, r) {
 			keep = append(keep, r)
-		} else {
-			gone = append(gone, r)
 		}
 	}
 	if len(keep) == len(b.rules) {
@@ -128,16 +116,20 @@ func (s *Switch) DelFlows(brName, match string, strict bool) error {
 	return nil
 }
 
-// DumpFlows returns a bridge's rules in table, priority order, naming
-// ports by name when names is set (by number otherwise).
-func (s *Switch) DumpFlows(brName string, names bool) ([]FlowView, error) {
+// DumpFlows returns a bridge's rules that match selects ("" for all; table=
+// and cookie=VALUE/MASK narrow it) in table, priority order, naming ports by
+// name when names is set (by number otherwise).
+func (s *Switch) DumpFlows(brName, match string, names bool) ([]FlowView, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, err := s.bridge(brName)
 	if err != nil {
 		return nil, err
 	}
-	rules := slices.Clone(b.rules)
+	rules, err := s.selectRules(b, match, false)
+	if err != nil {
+		return nil, err
+	}
 	sort.SliceStable(rules, func(i, j int) bool {
 		if rules[i].flow.Table != rules[j].flow.Table {
 			return rules[i].flow.Table < rules[j].flow.Table
@@ -158,6 +150,33 @@ func (s *Switch) DumpFlows(brName string, names bool) ([]FlowView, error) {
 			Duration: now.Sub(r.added), Packets: packets, Bytes: bytes,
 			Text: f.Match.Format(namer) + " actions=" + openflow.FormatActions(f.Actions, namer),
 		})
+	}
+	return out, nil
+}
+
+// selectRules returns the rules of b that match selects, as del-flows and
+// dump-flows read it: non-strict means every rule at least as specific as
+// the match; strict means the same match and priority.
+func (s *Switch) selectRules(b *bridge, match string, strict bool) ([]*rule, error) {
+	m, table, prio, cookie, cookieMask, err := openflow.ParseMatch(match, portNamer{b})
+	if err != nil {
+		return nil, errorf(ErrInvalid, "%v", err)
+	}
+	if strict && prio < 0 {
+		prio = openflow.DefaultPriority
+	}
+	var out []*rule
+	for _, r := range b.rules {
+		f := r.flow
+		hit := (table < 0 || int(f.Table) == table) && f.Cookie&cookieMask == cookie&cookieMask
+		if strict {
+			hit = hit && int(f.Priority) == prio && m.Equal(f.Match)
+		} else {
+			hit = hit && m.Covers(f.Match)
+		}
+		if hit {
+			out = append(out, r)
+		}
 	}
 	return out, nil
 }
