@@ -59,7 +59,7 @@ func newDiffRig(t testing.TB, emcInv int) *diffRig {
 // install publishes rules as bridge br0's tables and revalidates, as
 // Switch.rebuild does.
 func (r *diffRig) install(rules []*rule) {
-	xb := &xbridge{name: "br0", macs: newMACTable(r.dp), ports: map[int]*xport{}, changed: r.dp.Invalidate}
+	xb := &xbridge{name: "br0", macs: newMACTable(r.dp), ports: map[int]*xport{}, changed: r.dp.Invalidate, tstats: new([256]tableStats)}
 	xs := &xsnap{bridges: map[string]*xbridge{"br0": xb}, byDP: make([]*xport, diffPorts+1)}
 	for i := 1; i <= diffPorts; i++ {
 		xp := &xport{name: fmt.Sprint("p", i), ofport: i, dp: uint32(i), br: xb, vlan: compileVLAN(nil, nil, "")}

@@ -55,34 +55,17 @@ func (s *Switch) AddFlow(brName, text string) error {
 		return err
 	}
 	f, err := openflow.ParseFlow(text, portNamer{b})
+	if err == nil {
+		err = checkFlow(b, f)
+	}
 	if err != nil {
 		return errorf(ErrInvalid, "%v", err)
 	}
 	if f.Table > 254 {
 		return errorf(ErrInvalid, "table %d out of range (0 to 254)", f.Table)
 	}
-	nr := &rule{flow: f, added: time.Now()}
-	rules := slices.Clone(b.rules)
-	var old *rule
-	for i, r := range rules {
-		if r.flow.Table == f.Table && r.flow.Priority == f.Priority && r.flow.Match.Equal(f.Match) {
-			old, rules[i] = r, nr
-			break
-		}
-	}
-	if old == nil {
-		rules = append(rules, nr)
-	}
-	if err := s.saveFlows(b, rules); err != nil {
-		return err
-	}
-	nr.ref, _ = s.dp.NewRef()
-	if old != nil {
-		s.freeRules([]*rule{old})
-	}
-	b.rules = rules
-	s.rebuild()
-	return nil
+	next, gone := merge(b.rules, []*openflow.Flow{f})
+	return s.commitRules(b, next, gone)
 }
 
 // DelFlows deletes the rules matching match ("" deletes all); strict also

@@ -28,7 +28,7 @@ func newTestSwitch(t *testing.T, ports ...testPort) (*Switch, *xbridge, *int) {
 		t.Fatal(err)
 	}
 	changes := new(int)
-	xb := &xbridge{name: "br0", macs: newMACTable(nil), ports: map[int]*xport{},
+	xb := &xbridge{name: "br0", macs: newMACTable(nil), ports: map[int]*xport{}, tstats: new([256]tableStats),
 		tables: [][]*rule{{{flow: f}}}, changed: func() { *changes++ }}
 	xs := &xsnap{bridges: map[string]*xbridge{"br0": xb}, byDP: make([]*xport, 200)}
 	for _, tp := range ports {

@@ -1,6 +1,18 @@
 package bridge
 
-// The ovs-ofctl surface beyond add/del/dump-flows. (Bodies in progress.)
+// The ovs-ofctl surface beyond add/del/dump-flows.
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"vswitch/flowtable"
+	"vswitch/openflow"
+)
 
 // TableView is one OpenFlow table as dump-tables prints it.
 type TableView struct {
@@ -35,42 +47,311 @@ type RxqView struct {
 	Queue     int
 }
 
+// parseFlows parses flow lines for b, naming the bad one (1-based).
+func parseFlows(b *bridge, flows []string) ([]*openflow.Flow, error) {
+	out := make([]*openflow.Flow, 0, len(flows))
+	for i, text := range flows {
+		f, err := openflow.ParseFlow(text, portNamer{b})
+		if err == nil {
+			err = checkFlow(b, f)
+		}
+		if err != nil {
+			return nil, errorf(ErrInvalid, "flow %d: %v", i+1, err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// checkFlow refuses outputs to ports the bridge does not have (a typo would
+// otherwise silently drop traffic).
+func checkFlow(b *bridge, f *openflow.Flow) error {
+	for _, a := range f.Actions {
+		if a.Type != openflow.ActOutput {
+			continue
+		}
+		if !slices.ContainsFunc(b.ports, func(p *port) bool { return uint32(p.ofport) == a.Port }) {
+			return fmt.Errorf("output to port %d: bridge %s has no such port", a.Port, b.name)
+		}
+	}
+	return nil
+}
+
+// expireRules removes rules past their idle or hard timeout. A rule's idle
+// time runs from its last use by any megaflow (pushed once a second).
+func (s *Switch) expireRules(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.bridges {
+		var gone []*rule
+		for _, r := range b.rules {
+			f := r.flow
+			if f.IdleTimeout == 0 && f.HardTimeout == 0 {
+				continue
+			}
+			used, _, _ := s.dp.RefStats(r.ref)
+			if used.Before(r.added) {
+				used = r.added
+			}
+			if (f.HardTimeout > 0 && now.Sub(r.added) >= time.Duration(f.HardTimeout)*time.Second) ||
+				(f.IdleTimeout > 0 && now.Sub(used) >= time.Duration(f.IdleTimeout)*time.Second) {
+				gone = append(gone, r)
+			}
+		}
+		if len(gone) == 0 {
+			continue
+		}
+		next := slices.DeleteFunc(slices.Clone(b.rules), func(r *rule) bool { return slices.Contains(gone, r) })
+		if err := s.commitRules(b, next, gone); err != nil {
+			slog.Warn("expiring flows", "bridge", b.name, "err", err)
+			continue
+		}
+		for _, r := range gone {
+			b.flowsRemoved.Add(1)
+			slog.Debug("flow expired", "bridge", b.name, "flow", r.flow.String())
+		}
+	}
+}
+
+// merge adds fs to rules with add-flow semantics (a rule with the same
+// table, priority and match is replaced), returning the new set and the
+// rules it displaced.
+func merge(rules []*rule, fs []*openflow.Flow) (next, gone []*rule) {
+	next = slices.Clone(rules)
+	for _, f := range fs {
+		nr := &rule{flow: f, added: time.Now()}
+		i := slices.IndexFunc(next, func(r *rule) bool {
+			return r.flow.Table == f.Table && r.flow.Priority == f.Priority && r.flow.Match.Equal(f.Match)
+		})
+		if i >= 0 {
+			gone = append(gone, next[i])
+			next[i] = nr
+		} else {
+			next = append(next, nr)
+		}
+	}
+	return next, gone
+}
+
+// commitRules stores a bridge's new rule set, gives new rules refs, frees
+// the refs of rules gone (after revalidation) and publishes.
+func (s *Switch) commitRules(b *bridge, next, gone []*rule) error {
+	if err := s.saveFlows(b, next); err != nil {
+		return err
+	}
+	for _, r := range next {
+		if r.ref == 0 {
+			r.ref, _ = s.dp.NewRef()
+		}
+	}
+	b.rules = next
+	s.rebuild()
+	s.freeRules(gone)
+	return nil
+}
+
 // AddFlows adds several rules in one transaction (add-flows): if any line
 // is bad, none is added.
-func (s *Switch) AddFlows(bridge string, flows []string) error { return errorf(ErrUnavailable, "in progress") }
+func (s *Switch) AddFlows(brName string, flows []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bridge(brName)
+	if err != nil {
+		return err
+	}
+	fs, err := parseFlows(b, flows)
+	if err != nil {
+		return err
+	}
+	next, gone := merge(b.rules, fs)
+	return s.commitRules(b, next, gone)
+}
 
 // ModFlows replaces the actions of the rules flow's match selects
 // (mod-flows), strictly (same priority and match) or not.
-func (s *Switch) ModFlows(bridge, flow string, strict bool) error {
-	return errorf(ErrUnavailable, "in progress")
+func (s *Switch) ModFlows(brName, flow string, strict bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bridge(brName)
+	if err != nil {
+		return err
+	}
+	f, err := openflow.ParseFlow(flow, portNamer{b})
+	if err != nil {
+		return errorf(ErrInvalid, "%v", err)
+	}
+	match, _, _ := strings.Cut(flow, "actions=")
+	sel, err := s.selectRules(b, strings.TrimRight(strings.TrimSpace(match), ","), strict)
+	if err != nil {
+		return err
+	}
+	if len(sel) == 0 {
+		return nil
+	}
+	next := slices.Clone(b.rules)
+	for i, r := range next {
+		if slices.Contains(sel, r) {
+			nf := r.flow.Clone()
+			nf.Actions = slices.Clone(f.Actions)
+			// The rule keeps its counters and age: same ref, same added.
+			next[i] = &rule{flow: nf, added: r.added, ref: r.ref}
+		}
+	}
+	return s.commitRules(b, next, nil)
 }
 
 // ReplaceFlows makes flows the bridge's whole rule set, in one transaction.
-func (s *Switch) ReplaceFlows(bridge string, flows []string) error {
-	return errorf(ErrUnavailable, "in progress")
+// Rules already present unchanged keep their counters.
+func (s *Switch) ReplaceFlows(brName string, flows []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bridge(brName)
+	if err != nil {
+		return err
+	}
+	fs, err := parseFlows(b, flows)
+	if err != nil {
+		return err
+	}
+	next, _ := merge(nil, fs)
+	var gone []*rule
+	for _, old := range b.rules {
+		i := slices.IndexFunc(next, func(r *rule) bool { return r.flow.Equal(old.flow) })
+		if i >= 0 && next[i].ref == 0 {
+			next[i] = old
+		} else {
+			gone = append(gone, old)
+		}
+	}
+	return s.commitRules(b, next, gone)
 }
 
 // DumpPorts returns the counters of a bridge's ports, or of one port.
-func (s *Switch) DumpPorts(bridge, port string) ([]PortView, error) {
-	return nil, errorf(ErrUnavailable, "in progress")
+func (s *Switch) DumpPorts(brName, portName string) ([]PortView, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bridge(brName)
+	if err != nil {
+		return nil, err
+	}
+	var out []PortView
+	for _, p := range b.ports {
+		if portName != "" && p.cfg.Name != portName && fmt.Sprint(p.ofport) != portName &&
+			!(p.ofport == ofportLocal && strings.EqualFold(portName, "LOCAL")) {
+			continue
+		}
+		out = append(out, s.portView(p))
+	}
+	if portName != "" && len(out) == 0 {
+		return nil, errorf(ErrNotFound, "bridge %s has no port %s", brName, portName)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ofport < out[j].Ofport })
+	return out, nil
 }
 
 // DumpTables returns the tables of a bridge that hold rules or were used.
-func (s *Switch) DumpTables(bridge string) ([]TableView, error) {
-	return nil, errorf(ErrUnavailable, "in progress")
+func (s *Switch) DumpTables(brName string) ([]TableView, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bridge(brName)
+	if err != nil {
+		return nil, err
+	}
+	var active [256]int
+	for _, r := range b.rules {
+		active[r.flow.Table]++
+	}
+	var out []TableView
+	for t := range b.tstats {
+		st := &b.tstats[t]
+		v := TableView{Table: t, Active: active[t], Lookups: st.lookups.Load(), Matched: st.matched.Load()}
+		if v.Active > 0 || v.Lookups > 0 {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }
 
 // DumpAggregate sums the counters of the rules match selects.
-func (s *Switch) DumpAggregate(bridge, match string) (packets, bytes uint64, flows int, err error) {
-	return 0, 0, 0, errorf(ErrUnavailable, "in progress")
+func (s *Switch) DumpAggregate(brName, match string) (packets, bytes uint64, flows int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := s.bridge(brName)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	sel, err := s.selectRules(b, match, false)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	for _, r := range sel {
+		_, p, by := s.dp.RefStats(r.ref)
+		packets += p
+		bytes += by
+	}
+	return packets, bytes, len(sel), nil
 }
 
 // Trace translates a packet described in flow syntax ("in_port=1,tcp,
 // tp_dst=80", fields not given are zero) through the bridge's pipeline
-// without forwarding anything.
-func (s *Switch) Trace(bridge, flow string) (*TraceView, error) {
-	return nil, errorf(ErrUnavailable, "in progress")
+// without forwarding anything or learning.
+func (s *Switch) Trace(brName, flow string) (*TraceView, error) {
+	s.mu.Lock()
+	b, err := s.bridge(brName)
+	var m openflow.Match
+	if err == nil {
+		m, _, _, _, _, err = openflow.ParseMatch(flow, portNamer{b})
+		if err != nil {
+			err = errorf(ErrInvalid, "%v", err)
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if m.Mask.InPort == 0 {
+		return nil, errorf(ErrInvalid, "trace needs in_port= (the port the packet arrives on)")
+	}
+	snap := s.xs.Load()
+	xb := snap.bridges[brName]
+	in := xb.ports[int(m.Key.InPort)]
+	if xb == nil || in == nil {
+		return nil, errorf(ErrNotFound, "bridge %s has no port %d", brName, m.Key.InPort)
+	}
+	key := m.Key
+	key.InPort = in.dp
+	tv := &TraceView{Flow: m.Format(portNamer{b})}
+	var wc flowtable.Key
+	acts, _ := translate(snap, in, &key, &wc, nil, nil, tv)
+	byDP := map[uint32]*port{}
+	s.mu.Lock()
+	for _, p := range s.ports {
+		if p.dpNo != 0 {
+			byDP[p.dpNo] = p
+		}
+	}
+	s.mu.Unlock()
+	tv.DatapathActions = formatDPActions(acts, byDP)
+	mf := openflow.Match{Key: key, Mask: wc}
+	mf.Key.InPort, mf.Mask.InPort = uint32(in.ofport), ^uint32(0)
+	flowtable.ApplyMask(&mf.Key, &mf.Mask)
+	tv.Megaflow = mf.Format(portNamer{b})
+	return tv, nil
 }
 
 // PMDRxqs returns which PMD polls which rx queue.
-func (s *Switch) PMDRxqs() []RxqView { return nil }
+func (s *Switch) PMDRxqs() []RxqView {
+	s.mu.Lock()
+	names := map[uint32]string{}
+	for _, p := range s.ports {
+		if p.dpNo != 0 {
+			names[p.dpNo] = p.cfg.Name
+		}
+	}
+	s.mu.Unlock()
+	var out []RxqView
+	for _, q := range s.dp.Rxqs() {
+		out = append(out, RxqView{PMD: q.PMD, Core: q.Core, Port: names[q.Port], Queue: q.Queue})
+	}
+	return out
+}

@@ -43,6 +43,10 @@ type bridge struct {
 	ports    []*port // in the order added
 	rules    []*rule // in the order added
 	macs     *macTable
+	tstats   [256]tableStats
+	// flowsRemoved counts flow-removed events (rules with send_flow_rem
+	// that expired); the controller channel delivers them.
+	flowsRemoved atomic.Uint64
 }
 
 type port struct {
@@ -596,7 +600,7 @@ func (s *Switch) rebuild() {
 	xports := map[string]*xport{}
 	maxDP := uint32(0)
 	for _, b := range s.bridges {
-		xb := &xbridge{name: b.name, macs: b.macs, ports: map[int]*xport{}, changed: s.dp.Invalidate}
+		xb := &xbridge{name: b.name, macs: b.macs, ports: map[int]*xport{}, changed: s.dp.Invalidate, tstats: &b.tstats}
 		for _, p := range b.ports {
 			xp := &xport{name: p.cfg.Name, ofport: p.ofport, dp: p.dpNo, br: xb,
 				vlan: compileVLAN(p.cfg.Tag, p.cfg.Trunks, p.cfg.VlanMode)}
@@ -667,6 +671,7 @@ func (s *Switch) ager(ctx context.Context) {
 					s.dp.Invalidate()
 				}
 			}
+			s.expireRules(now)
 		}
 	}
 }

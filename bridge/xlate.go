@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"vswitch/datapath"
@@ -28,6 +29,7 @@ type xsnap struct {
 }
 
 type xbridge struct {
+	tstats  *[256]tableStats // outlives snapshots
 	name    string
 	macs    *macTable
 	ports   map[int]*xport // by OpenFlow port number
@@ -59,6 +61,9 @@ var errNoPort = errors.New("packet from a port the switch does not know")
 type xlate struct {
 	snap      *xsnap
 	key       flowtable.Key // OpenFlow view: InPort is the OpenFlow port number
+	pkt       flowtable.Key // header fields as the emitted actions leave the packet
+	trace     *TraceView    // set by Trace: record steps, change nothing
+	tstats    bool          // count table lookups
 	wc        *flowtable.Key
 	emit      uint16 // outer TCI the packet has after the emitted actions
 	vlanMod   bool   // an action changed the VLAN: the result depends on the packet's tag
@@ -78,15 +83,25 @@ func (s *Switch) Upcall(u *datapath.Upcall) error {
 		return errNoPort
 	}
 	in := snap.byDP[u.Key.InPort]
-	u.Mask.InPort = ^uint32(0)
-	x := xlate{snap: snap, key: *u.Key, wc: &u.Mask, emit: u.Key.VlanTCI, acts: u.Actions, refs: u.Refs, now: time.Now()}
+	u.Actions, u.Refs = translate(snap, in, u.Key, &u.Mask, u.Actions, u.Refs, nil)
+	return nil
+}
+
+// translate runs key, received on in, through in's bridge: the datapath
+// actions, the refs decided on, and in wc every key bit consulted.
+func translate(snap *xsnap, in *xport, key, wc *flowtable.Key, acts []datapath.Action, refs []uint32, trace *TraceView) ([]datapath.Action, []uint32) {
+	wc.InPort = ^uint32(0)
+	tci := key.VlanTCI
+	if tci&flowtable.TCIPresent == 0 {
+		tci = 0
+	}
+	x := xlate{snap: snap, key: *key, pkt: *key, wc: wc, emit: tci, acts: acts, refs: refs, now: time.Now(), trace: trace}
 	x.key.InPort = uint32(in.ofport)
 	x.table(in.br, 0)
 	if x.aborted {
 		x.acts = x.acts[:0]
 	}
-	u.Actions, u.Refs = x.acts, x.refs
-	return nil
+	return x.acts, x.refs
 }
 
 var loopLog = newRateLog(time.Minute)
@@ -112,6 +127,10 @@ func (x *xlate) table(br *xbridge, id int) {
 	saved := x.tbl
 	defer func() { x.tbl = saved }()
 	x.tbl = id
+	st := &br.tstats[id]
+	if x.trace == nil {
+		st.lookups.Add(1)
+	}
 	for _, r := range br.tables[id] {
 		// Every field a rule looks at decides whether it matches, whether
 		// it does or not: the megaflow must match on all of them.
@@ -119,13 +138,18 @@ func (x *xlate) table(br *xbridge, id int) {
 		if !r.flow.Match.Matches(&x.key) {
 			continue
 		}
+		if x.trace == nil {
+			st.matched.Add(1)
+		}
 		if r.ref != 0 {
 			x.refs = append(x.refs, r.ref)
 		}
+		x.step(br, id, r)
 		x.actions(br, r.flow.Actions)
 		return
 	}
 	// A miss in any table drops, as in OVS.
+	x.step(br, id, nil)
 }
 
 func (x *xlate) actions(br *xbridge, acts []openflow.Action) {
@@ -173,10 +197,8 @@ func (x *xlate) actions(br *xbridge, acts []openflow.Action) {
 			x.vlanMod = true
 		case openflow.ActModDlSrc:
 			x.key.DlSrc = a.MAC
-			x.acts = append(x.acts, datapath.Action{Kind: datapath.ActSetEthSrc, Arg: datapath.MACArg(a.MAC)})
 		case openflow.ActModDlDst:
 			x.key.DlDst = a.MAC
-			x.acts = append(x.acts, datapath.Action{Kind: datapath.ActSetEthDst, Arg: datapath.MACArg(a.MAC)})
 		case openflow.ActResubmit, openflow.ActGotoTable:
 			if x.resubmits++; x.resubmits > maxResubmits {
 				x.abort(br, "more than 4096 resubmits")
@@ -218,7 +240,9 @@ func (x *xlate) output(p *xport) {
 		return
 	}
 	x.commitVLAN()
+	x.commitFields()
 	x.acts = append(x.acts, datapath.Output(p.dp))
+	x.note("output to %s", p.name)
 }
 
 // patch continues translation in the peer's bridge as if the packet had
@@ -277,7 +301,7 @@ func (x *xlate) normal(br *xbridge, in *xport) {
 	if !ok {
 		return
 	}
-	if x.key.DlSrc[0]&1 == 0 {
+	if x.key.DlSrc[0]&1 == 0 && x.trace == nil {
 		ref, changed := br.macs.learn(vlan, x.key.DlSrc, in.ofport, x.now)
 		if changed {
 			br.changed()
@@ -298,11 +322,13 @@ func (x *xlate) normal(br *xbridge, in *xport) {
 			if out == nil || out == in || !out.vlan.carries(vlan) {
 				return // no hairpin
 			}
+			x.note("NORMAL: %s is on port %s, VLAN %d", macString(dst), out.name, vlan)
 			x.key.VlanTCI = out.vlan.output(vlan, pcp)
 			x.output(out)
 			return
 		}
 	}
+	x.note("NORMAL: flooding VLAN %d", vlan)
 	for _, out := range br.flood {
 		if out == in || !out.vlan.carries(vlan) {
 			continue
@@ -337,4 +363,36 @@ func (r *rateLog) warn(msg string, args ...any) {
 	if ok {
 		slog.Warn(msg, args...)
 	}
+}
+
+// tableStats counts translations through one table (dump-tables).
+type tableStats struct {
+	lookups, matched atomic.Uint64
+}
+
+// step records a table visit in a trace.
+func (x *xlate) step(br *xbridge, table int, r *rule) {
+	if x.trace == nil {
+		return
+	}
+	st := TraceStep{Depth: x.depth, Bridge: br.name, Table: table}
+	if r == nil {
+		st.Note = "no match: drop"
+	} else {
+		st.Rule = r.flow.MatchString(nil)
+		st.Actions = openflow.FormatActions(r.flow.Actions, nil)
+	}
+	x.trace.Steps = append(x.trace.Steps, st)
+}
+
+// note adds a line under the current trace step.
+func (x *xlate) note(format string, args ...any) {
+	if x.trace == nil || len(x.trace.Steps) == 0 {
+		return
+	}
+	st := &x.trace.Steps[len(x.trace.Steps)-1]
+	if st.Note != "" {
+		st.Note += "\n"
+	}
+	st.Note += fmt.Sprintf(format, args...)
 }

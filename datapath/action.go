@@ -17,6 +17,24 @@ const (
 	// ActSetEthSrc and ActSetEthDst write the MAC in the low 48 bits of Arg.
 	ActSetEthSrc
 	ActSetEthDst
+	// ActSetIPv4Src/Dst write the address in Arg, fixing the IPv4 header
+	// checksum and the TCP/UDP checksum (pseudo-header).
+	ActSetIPv4Src
+	ActSetIPv4Dst
+	// ActSetIPv4Tos writes the TOS byte (Arg), ActSetIPv4TTL the TTL (Arg).
+	ActSetIPv4Tos
+	ActSetIPv4TTL
+	// ActSetIPv6Src/Dst write the address Arg (high 64 bits) Arg2 (low),
+	// fixing the TCP/UDP checksum; ActSetIPv6TC/HopLimit the traffic
+	// class and hop limit.
+	ActSetIPv6Src
+	ActSetIPv6Dst
+	ActSetIPv6TC
+	ActSetIPv6HopLimit
+	// ActSetTPSrc/Dst write a TCP, UDP or SCTP port (Arg), fixing the
+	// checksum (TCP, UDP; SCTP's CRC32c is recomputed).
+	ActSetTPSrc
+	ActSetTPDst
 )
 
 // Action is one datapath action; a flow's actions are a pointer-free slice
@@ -26,6 +44,7 @@ type Action struct {
 	_    [3]byte
 	Port uint32
 	Arg  uint64
+	Arg2 uint64
 }
 
 // Output returns an output action.
@@ -79,6 +98,10 @@ func apply(a *Action, p *Packet) bool {
 			return false
 		}
 		binary.BigEndian.PutUint16(d[14:], uint16(a.Arg))
+	case ActSetIPv4Src, ActSetIPv4Dst, ActSetIPv4Tos, ActSetIPv4TTL,
+		ActSetIPv6Src, ActSetIPv6Dst, ActSetIPv6TC, ActSetIPv6HopLimit,
+		ActSetTPSrc, ActSetTPDst:
+		return setL3L4(a, p.Data())
 	case ActSetEthSrc, ActSetEthDst:
 		d := p.Data()
 		if len(d) < 14 {

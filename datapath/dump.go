@@ -100,3 +100,22 @@ func (d *Datapath) Poll() int {
 	}
 	return n
 }
+
+// RxqInfo is one rx queue's PMD assignment.
+type RxqInfo struct {
+	PMD, Core int
+	Port      uint32
+	Queue     int
+}
+
+// Rxqs returns the current rx queue assignment.
+func (d *Datapath) Rxqs() []RxqInfo {
+	s := d.snap.Load()
+	var out []RxqInfo
+	for i, qs := range s.rxqs {
+		for _, q := range qs {
+			out = append(out, RxqInfo{PMD: i, Core: d.pmds[i].core, Port: q.port.no, Queue: q.q})
+		}
+	}
+	return out
+}
