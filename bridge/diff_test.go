@@ -548,3 +548,5 @@ func BenchmarkFlowSetupNormal(b *testing.B) {
 		b.Fatalf("%d setups for %d packets", setups, b.N*datapath.BatchSize)
 	}
 }
+
+func parseTestFlow(s string) (*openflow.Flow, error) { return openflow.ParseFlow(s, nil) }
