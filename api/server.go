@@ -38,7 +38,15 @@ type switchAPI interface {
 	FlushFDB(bridge string) error
 	AddFlow(bridge, flow string) error
 	DelFlows(bridge, match string, strict bool) error
+	AddFlows(bridge string, flows []string) error
+	ModFlows(bridge, flow string, strict bool) error
+	ReplaceFlows(bridge string, flows []string) error
 	DumpFlows(bridge, match string, names bool) ([]bridge.FlowView, error)
+	DumpPorts(bridge, port string) ([]bridge.PortView, error)
+	DumpTables(bridge string) ([]bridge.TableView, error)
+	DumpAggregate(bridge, match string) (packets, bytes uint64, flows int, err error)
+	Trace(bridge, flow string) (*bridge.TraceView, error)
+	PMDRxqs() []bridge.RxqView
 	DatapathFlows(bridge string) ([]bridge.DatapathFlowView, error)
 	PMDStats() []datapath.PMDStats
 	ClearPMDStats()
@@ -456,7 +464,7 @@ func (s *service) DumpFlows(_ context.Context, r *pb.DumpFlowsRequest) (*pb.Dump
 	if err := checkName("bridge", r.GetBridge()); err != nil {
 		return nil, err
 	}
-	flows, err := s.sw.DumpFlows(r.GetBridge(), "", r.GetNames())
+	flows, err := s.sw.DumpFlows(r.GetBridge(), r.GetMatch(), r.GetNames())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -471,6 +479,146 @@ func (s *service) DumpFlows(_ context.Context, r *pb.DumpFlowsRequest) (*pb.Dump
 			NBytes:   f.Bytes,
 			Text:     f.Text,
 		})
+	}
+	return resp, nil
+}
+
+// checkFlows rejects empty lines of a flow list with the "flow N: " prefix
+// the bridge layer uses for its own errors about one of them, so a client
+// can map N back to where the line came from.
+func checkFlows(flows []string) error {
+	for i, f := range flows {
+		if strings.TrimSpace(f) == "" {
+			return invalid("flow %d: empty flow", i+1)
+		}
+		if strings.ContainsAny(f, "\r\n") {
+			return invalid("flow %d: contains a line break", i+1)
+		}
+	}
+	return nil
+}
+
+func (s *service) AddFlows(_ context.Context, r *pb.AddFlowsRequest) (*pb.AddFlowsResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	if err := checkFlows(r.GetFlows()); err != nil {
+		return nil, err
+	}
+	if err := s.sw.AddFlows(r.GetBridge(), r.GetFlows()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.AddFlowsResponse{}, nil
+}
+
+func (s *service) ModFlows(_ context.Context, r *pb.ModFlowsRequest) (*pb.ModFlowsResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(r.GetFlow()) == "" {
+		return nil, invalid("flow is required")
+	}
+	if err := s.sw.ModFlows(r.GetBridge(), r.GetFlow(), r.GetStrict()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ModFlowsResponse{}, nil
+}
+
+func (s *service) ReplaceFlows(_ context.Context, r *pb.ReplaceFlowsRequest) (*pb.ReplaceFlowsResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	if err := checkFlows(r.GetFlows()); err != nil {
+		return nil, err
+	}
+	if err := s.sw.ReplaceFlows(r.GetBridge(), r.GetFlows()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ReplaceFlowsResponse{}, nil
+}
+
+func (s *service) DumpPorts(_ context.Context, r *pb.DumpPortsRequest) (*pb.DumpPortsResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	if r.GetPort() != "" {
+		if err := checkName("port", r.GetPort()); err != nil {
+			return nil, err
+		}
+	}
+	ports, err := s.sw.DumpPorts(r.GetBridge(), r.GetPort())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pb.DumpPortsResponse{Ports: make([]*pb.Port, 0, len(ports))}
+	for _, pv := range ports {
+		resp.Ports = append(resp.Ports, portToProto(pv))
+	}
+	return resp, nil
+}
+
+func (s *service) DumpTables(_ context.Context, r *pb.DumpTablesRequest) (*pb.DumpTablesResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	tables, err := s.sw.DumpTables(r.GetBridge())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pb.DumpTablesResponse{Tables: make([]*pb.TableStats, 0, len(tables))}
+	for _, t := range tables {
+		resp.Tables = append(resp.Tables, &pb.TableStats{
+			Table: int32(t.Table), Active: int32(t.Active), Lookups: t.Lookups, Matched: t.Matched,
+		})
+	}
+	return resp, nil
+}
+
+func (s *service) DumpAggregate(_ context.Context, r *pb.DumpAggregateRequest) (*pb.DumpAggregateResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	packets, bytes, flows, err := s.sw.DumpAggregate(r.GetBridge(), r.GetMatch())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.DumpAggregateResponse{Packets: packets, Bytes: bytes, Flows: uint64(max(flows, 0))}, nil
+}
+
+func (s *service) Trace(_ context.Context, r *pb.TraceRequest) (*pb.TraceResponse, error) {
+	if err := checkName("bridge", r.GetBridge()); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(r.GetFlow()) == "" {
+		return nil, invalid("flow is required")
+	}
+	tv, err := s.sw.Trace(r.GetBridge(), r.GetFlow())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if tv == nil {
+		return nil, status.Error(codes.Internal, "trace returned nothing")
+	}
+	resp := &pb.TraceResponse{
+		Flow:            tv.Flow,
+		Steps:           make([]*pb.TraceStep, 0, len(tv.Steps)),
+		DatapathActions: tv.DatapathActions,
+		Megaflow:        tv.Megaflow,
+	}
+	for _, st := range tv.Steps {
+		resp.Steps = append(resp.Steps, &pb.TraceStep{
+			Depth: int32(st.Depth), Bridge: st.Bridge, Table: int32(st.Table),
+			Rule: st.Rule, Actions: st.Actions, Note: st.Note,
+		})
+	}
+	return resp, nil
+}
+
+func (s *service) PmdRxqs(context.Context, *pb.PmdRxqsRequest) (*pb.PmdRxqsResponse, error) {
+	rxqs := s.sw.PMDRxqs()
+	resp := &pb.PmdRxqsResponse{Rxqs: make([]*pb.Rxq, 0, len(rxqs))}
+	for _, q := range rxqs {
+		resp.Rxqs = append(resp.Rxqs, &pb.Rxq{Pmd: int32(q.PMD), Core: int32(q.Core), Port: q.Port, Queue: int32(q.Queue)})
 	}
 	return resp, nil
 }

@@ -277,13 +277,127 @@ func (f *fakeSwitch) DelFlows(br, match string, strict bool) error {
 func (f *fakeSwitch) DumpFlows(br, match string, names bool) ([]bridge.FlowView, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enter("DumpFlows", br); err != nil {
+	if err := f.enter("DumpFlows", br, match, names); err != nil {
 		return nil, err
 	}
 	return []bridge.FlowView{
 		{Table: 0, Priority: 100, Duration: 2500 * time.Millisecond, Packets: 4, Bytes: 392, Text: "ip,nw_dst=10.0.0.1 actions=drop"},
 		{Table: 0, Priority: 0, Duration: 61 * time.Second, Text: " actions=NORMAL"},
 	}, nil
+}
+
+// checkFlows fails, as the bridge layer does, on the first flow with the
+// action "bogus", naming it by its 1-based index in the list.
+func fakeCheckFlows(flows []string) error {
+	for i, fl := range flows {
+		if strings.Contains(fl, "actions=bogus") {
+			return errf(bridge.ErrInvalid, "flow %d: unknown action \"bogus\"", i+1)
+		}
+	}
+	return nil
+}
+
+func (f *fakeSwitch) AddFlows(br string, flows []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("AddFlows", br, strings.Join(flows, " | ")); err != nil {
+		return err
+	}
+	return fakeCheckFlows(flows)
+}
+
+func (f *fakeSwitch) ModFlows(br, flow string, strict bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.enter("ModFlows", br, flow, strict)
+}
+
+func (f *fakeSwitch) ReplaceFlows(br string, flows []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("ReplaceFlows", br, len(flows), strings.Join(flows, " | ")); err != nil {
+		return err
+	}
+	return fakeCheckFlows(flows)
+}
+
+func (f *fakeSwitch) DumpPorts(br, port string) ([]bridge.PortView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("DumpPorts", br, port); err != nil {
+		return nil, err
+	}
+	all := []bridge.PortView{
+		{Name: br, Ofport: 65534, Stats: datapath.PortStats{RxPackets: 3, RxBytes: 180, TxDropped: 1}},
+		{Name: "p1", Ofport: 1, Stats: datapath.PortStats{RxPackets: 10, RxBytes: 980, RxDropped: 2, RxErrors: 1, TxPackets: 8, TxBytes: 784, TxErrors: 3}},
+		{Name: "p12", Ofport: 12, Stats: datapath.PortStats{TxPackets: 5, TxBytes: 300}},
+		{Name: "down", Ofport: -1},
+	}
+	if port == "" {
+		return all, nil
+	}
+	for _, p := range all {
+		if p.Name == port || strconv.Itoa(p.Ofport) == port || (port == "LOCAL" && p.Ofport == 65534) {
+			return []bridge.PortView{p}, nil
+		}
+	}
+	return nil, errf(bridge.ErrNotFound, "no port %s on bridge %s", port, br)
+}
+
+func (f *fakeSwitch) DumpTables(br string) ([]bridge.TableView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("DumpTables", br); err != nil {
+		return nil, err
+	}
+	return []bridge.TableView{
+		{Table: 0, Active: 2, Lookups: 10, Matched: 9},
+		{Table: 1},
+		{Table: 3, Lookups: 4},
+	}, nil
+}
+
+func (f *fakeSwitch) DumpAggregate(br, match string) (uint64, uint64, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("DumpAggregate", br, match); err != nil {
+		return 0, 0, 0, err
+	}
+	return 12, 1176, 3, nil
+}
+
+func (f *fakeSwitch) Trace(br, flow string) (*bridge.TraceView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("Trace", br, flow); err != nil {
+		return nil, err
+	}
+	if strings.Contains(flow, "tp_dst") && !strings.Contains(flow, "tcp") {
+		return nil, errf(bridge.ErrInvalid, "tp_dst requires tcp, udp or sctp")
+	}
+	return &bridge.TraceView{
+		Flow: "icmp,in_port=1,dl_src=50:54:00:00:00:01,dl_dst=50:54:00:00:00:02,nw_src=10.0.0.1,nw_dst=10.0.0.2",
+		Steps: []bridge.TraceStep{
+			{Depth: 0, Bridge: br, Table: 0, Rule: "priority=100,icmp", Actions: "resubmit(,1),goto_table:2"},
+			{Depth: 1, Bridge: br, Table: 1, Note: "no match: drop"},
+			{Depth: 0, Bridge: br, Table: 2, Rule: "priority=10,in_port=1,cookie=0x5", Actions: "mod_vlan_vid:10,output:3"},
+			{Depth: 1, Bridge: "br1", Table: 0, Rule: "priority=0", Actions: "NORMAL",
+				Note: "NORMAL: learned 50:54:00:00:00:01 on port 1\nNORMAL: output to 2"},
+		},
+		Megaflow:        "icmp,in_port=1,dl_src=50:54:00:00:00:01,dl_dst=50:54:00:00:00:02",
+		DatapathActions: "push_vlan(vid=10,pcp=0),p2",
+	}, nil
+}
+
+func (f *fakeSwitch) PMDRxqs() []bridge.RxqView {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.enter("PMDRxqs")
+	return []bridge.RxqView{
+		{PMD: 1, Core: -1, Port: "p2", Queue: 0},
+		{PMD: 0, Core: 1, Port: "p1", Queue: 0},
+		{PMD: 0, Core: 1, Port: "vhost-user-client1", Queue: 11},
+	}
 }
 
 func (f *fakeSwitch) DatapathFlows(br string) ([]bridge.DatapathFlowView, error) {
@@ -414,6 +528,32 @@ func TestValidation(t *testing.T) {
 			_, err := c.DumpDatapathFlows(ctx, &pb.DumpDatapathFlowsRequest{})
 			return err
 		}, "bridge is required"},
+		{"add-flows bridge", func() error {
+			_, err := c.AddFlows(ctx, &pb.AddFlowsRequest{Flows: []string{"actions=drop"}})
+			return err
+		}, "bridge is required"},
+		{"add-flows blank", func() error {
+			_, err := c.AddFlows(ctx, &pb.AddFlowsRequest{Bridge: "br0", Flows: []string{"actions=drop", " "}})
+			return err
+		}, "flow 2: empty flow"},
+		{"add-flows newline", func() error {
+			_, err := c.AddFlows(ctx, &pb.AddFlowsRequest{Bridge: "br0", Flows: []string{"ip,actions=drop\nactions=NORMAL"}})
+			return err
+		}, "flow 1: contains a line break"},
+		{"mod-flows", func() error { _, err := c.ModFlows(ctx, &pb.ModFlowsRequest{Bridge: "br0"}); return err }, "flow is required"},
+		{"replace-flows", func() error {
+			_, err := c.ReplaceFlows(ctx, &pb.ReplaceFlowsRequest{Bridge: "br0", Flows: []string{""}})
+			return err
+		}, "flow 1: empty flow"},
+		{"dump-ports", func() error { _, err := c.DumpPorts(ctx, &pb.DumpPortsRequest{}); return err }, "bridge is required"},
+		{"dump-ports port", func() error {
+			_, err := c.DumpPorts(ctx, &pb.DumpPortsRequest{Bridge: "br0", Port: "p 1"})
+			return err
+		}, `port "p 1" contains a space`},
+		{"dump-tables", func() error { _, err := c.DumpTables(ctx, &pb.DumpTablesRequest{}); return err }, "bridge is required"},
+		{"dump-aggregate", func() error { _, err := c.DumpAggregate(ctx, &pb.DumpAggregateRequest{}); return err }, "bridge is required"},
+		{"trace bridge", func() error { _, err := c.Trace(ctx, &pb.TraceRequest{Flow: "icmp"}); return err }, "bridge is required"},
+		{"trace flow", func() error { _, err := c.Trace(ctx, &pb.TraceRequest{Bridge: "br0"}); return err }, "flow is required"},
 		{"dpif/dump-flows space", func() error {
 			_, err := c.DumpDatapathFlows(ctx, &pb.DumpDatapathFlowsRequest{Bridge: "br 0"})
 			return err
@@ -594,8 +734,8 @@ var (
 	vsctlErr  error
 )
 
-// buildVsctl builds cmd/vsctl once per test binary, with ovs-vsctl and
-// ovs-ofctl links to it as a go-openvswitch user would install them.
+// buildVsctl builds cmd/vsctl once per test binary, with ovs-vsctl,
+// ovs-ofctl and ovs-appctl links to it as a go-openvswitch user would install them.
 func buildVsctl(t *testing.T) string {
 	t.Helper()
 	vsctlOnce.Do(func() {
@@ -610,7 +750,7 @@ func buildVsctl(t *testing.T) string {
 			vsctlErr = fmt.Errorf("go build vsctl: %v: %s", err, out)
 			return
 		}
-		for _, n := range []string{"ovs-vsctl", "ovs-ofctl"} {
+		for _, n := range []string{"ovs-vsctl", "ovs-ofctl", "ovs-appctl"} {
 			if err := os.Symlink("vsctl", filepath.Join(dir, n)); err != nil {
 				vsctlErr = err
 			}
@@ -639,8 +779,14 @@ type result struct {
 
 func vsctl(t *testing.T, sock string, args ...string) result {
 	t.Helper()
+	return vsctlStdin(t, sock, "", args...)
+}
+
+func vsctlStdin(t *testing.T, sock, stdin string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(buildVsctl(t), args...)
 	cmd.Env = append(os.Environ(), "VSWITCH_SERVER="+sock)
+	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -814,6 +960,172 @@ pmd thread numa_id 0 core_id unpinned:
 	expect(vsctl(t, sock, "--server=unix:"+missing, "list-br"), 1, "", "vsctl: cannot connect to "+missing+": connect: no such file or directory (is vswitchd running?)\n")
 }
 
+// The ovs-ofctl surface beyond add-flow/dump-flows, and ofproto/trace and
+// pmd-rxq-show, print exactly what OVS prints; bad input is one line on
+// stderr, exit status 1.
+func TestVsctlOfctlSurface(t *testing.T) {
+	f := newFake()
+	f.bridges = []string{"br0"}
+	sock, _ := serve(t, f)
+	expect := func(r result, code int, stdout, stderr string) {
+		t.Helper()
+		if r.code != code || r.stdout != stdout || r.stderr != stderr {
+			t.Errorf("got exit %d stdout %q stderr %q, want exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr, code, stdout, stderr)
+		}
+	}
+	calls := func(before int) []string {
+		t.Helper()
+		return f.callLog()[before:]
+	}
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	// add-flows: one request with every flow; blank and comment lines
+	// are not sent.
+	good := write("good.txt", "# ACL\n\npriority=100,tcp,tp_dst=22,actions=drop\n   \n  table=0,actions=goto_table:1  \n#end\n")
+	before := len(f.callLog())
+	expect(vsctl(t, sock, "add-flows", "br0", good), 0, "", "")
+	if got := calls(before); !slices.Equal(got, []string{"AddFlows br0 priority=100,tcp,tp_dst=22,actions=drop | table=0,actions=goto_table:1"}) {
+		t.Errorf("add-flows calls %q", got)
+	}
+	// One bad line: still one request, and the error names the line of the
+	// file (line 6; it is the 3rd flow sent).
+	bad := write("bad.txt", "# ACL\npriority=100,tcp,tp_dst=22,actions=drop\n\n  table=0,actions=goto_table:1\n# next one is wrong\nip,actions=bogus\nactions=NORMAL\n")
+	before = len(f.callLog())
+	expect(vsctl(t, sock, "add-flows", "br0", bad), 1, "", "vsctl: "+bad+":6: unknown action \"bogus\"\n")
+	if got := calls(before); len(got) != 1 || !strings.HasPrefix(got[0], "AddFlows br0 ") || strings.Count(got[0], " | ") != 3 {
+		t.Errorf("add-flows with a bad line made calls %q, want one AddFlows of 4 flows", got)
+	}
+	// From stdin.
+	before = len(f.callLog())
+	expect(vsctlStdin(t, sock, "ip,actions=drop\n\nactions=bogus\n", "add-flows", "br0", "-"), 1, "", "vsctl: stdin:3: unknown action \"bogus\"\n")
+	expect(vsctlStdin(t, sock, "ip,actions=drop\n", "add-flow", "br0", "-"), 0, "", "")
+	if got := calls(before); !slices.Equal(got, []string{"AddFlows br0 ip,actions=drop | actions=bogus", "AddFlows br0 ip,actions=drop"}) {
+		t.Errorf("add-flows - calls %q", got)
+	}
+	// An error that is not about one flow is printed as it is.
+	f.mu.Lock()
+	f.failAll = errf(bridge.ErrNotFound, "no bridge named br9")
+	f.mu.Unlock()
+	expect(vsctl(t, sock, "add-flows", "br9", good), 1, "", "vsctl: no bridge named br9\n")
+	f.mu.Lock()
+	f.failAll = nil
+	f.mu.Unlock()
+
+	// Bad input stops in vsctl.
+	before = len(f.callLog())
+	missing := filepath.Join(dir, "none.txt")
+	expect(vsctl(t, sock, "add-flows", "br0", missing), 1, "", "vsctl: "+missing+": cannot open: no such file or directory\n")
+	expect(vsctl(t, sock, "replace-flows", "br0", dir), 1, "", "vsctl: "+dir+": read failed at line 1: read "+dir+": is a directory\n")
+	expect(vsctl(t, sock, "add-flows", "br0"), 1, "", "vsctl: add-flows: wrong number of arguments (usage: add-flows BRIDGE FILE|-)\n")
+	expect(vsctl(t, sock, "mod-flows", "br0"), 1, "", "vsctl: mod-flows: wrong number of arguments (usage: mod-flows BRIDGE FLOW [--strict])\n")
+	expect(vsctl(t, sock, "replace-flows", "br0"), 1, "", "vsctl: replace-flows: wrong number of arguments (usage: replace-flows BRIDGE FILE|-)\n")
+	expect(vsctl(t, sock, "dump-ports"), 1, "", "vsctl: dump-ports: wrong number of arguments (usage: dump-ports BRIDGE [PORT])\n")
+	expect(vsctl(t, sock, "dump-tables", "br0", "x"), 1, "", "vsctl: dump-tables: wrong number of arguments (usage: dump-tables BRIDGE)\n")
+	expect(vsctl(t, sock, "dump-aggregate"), 1, "", "vsctl: dump-aggregate: wrong number of arguments (usage: dump-aggregate BRIDGE [MATCH])\n")
+	expect(vsctl(t, sock, "trace", "br0"), 1, "", "vsctl: trace: wrong number of arguments (usage: trace BRIDGE FLOW)\n")
+	expect(vsctl(t, sock, "ofproto/trace", "br0"), 1, "", "vsctl: ofproto/trace: wrong number of arguments (usage: ofproto/trace BRIDGE FLOW)\n")
+	expect(vsctl(t, sock, "pmd-rxq-show", "x"), 1, "", "vsctl: pmd-rxq-show: wrong number of arguments (usage: pmd-rxq-show)\n")
+	if got := calls(before); len(got) != 0 {
+		t.Errorf("refused commands reached the switch: %q", got)
+	}
+
+	// replace-flows: one request; an empty file is an empty rule set.
+	before = len(f.callLog())
+	expect(vsctl(t, sock, "replace-flows", "br0", good), 0, "", "")
+	expect(vsctl(t, sock, "replace-flows", "br0", write("empty.txt", "# nothing\n")), 0, "", "")
+	expect(vsctl(t, sock, "replace-flows", "br0", bad), 1, "", "vsctl: "+bad+":6: unknown action \"bogus\"\n")
+	want := []string{"ReplaceFlows br0 2 priority=100,tcp,tp_dst=22,actions=drop | table=0,actions=goto_table:1", "ReplaceFlows br0 0 "}
+	if got := calls(before); len(got) != 3 || !slices.Equal(got[:2], want) {
+		t.Errorf("replace-flows calls %q, want %q and one more", got, want)
+	}
+
+	// mod-flows, and dump-flows/dump-aggregate pass their match through.
+	before = len(f.callLog())
+	expect(vsctl(t, sock, "mod-flows", "br0", "ip,actions=NORMAL", "--strict", "--", "mod-flows", "br0", "actions=drop"), 0, "", "")
+	expect(vsctl(t, sock, "--no-stats", "dump-flows", "br0", "table=0,ip"), 0, " priority=100,ip,nw_dst=10.0.0.1 actions=drop\n priority=0 actions=NORMAL\n", "")
+	expect(vsctl(t, sock, "dump-aggregate", "br0"), 0, "NXST_AGGREGATE reply (xid=0x4): packet_count=12 byte_count=1176 flow_count=3\n", "")
+	expect(vsctl(t, sock, "dump-aggregate", "br0", "cookie=0x5/-1"), 0, "NXST_AGGREGATE reply (xid=0x4): packet_count=12 byte_count=1176 flow_count=3\n", "")
+	want = []string{"ModFlows br0 ip,actions=NORMAL true", "ModFlows br0 actions=drop false", "DumpFlows br0 table=0,ip false",
+		"DumpAggregate br0 ", "DumpAggregate br0 cookie=0x5/-1"}
+	if got := calls(before); !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+
+	// dump-ports: ports that are down have no number and are left out.
+	expect(vsctl(t, sock, "dump-ports", "br0"), 0, `OFPST_PORT reply (xid=0x2): 3 ports
+  port LOCAL: rx pkts=3, bytes=180, drop=0, errs=0, frame=0, over=0, crc=0
+           tx pkts=0, bytes=0, drop=1, errs=0, coll=0
+  port  1: rx pkts=10, bytes=980, drop=2, errs=1, frame=0, over=0, crc=0
+           tx pkts=8, bytes=784, drop=0, errs=3, coll=0
+  port 12: rx pkts=0, bytes=0, drop=0, errs=0, frame=0, over=0, crc=0
+           tx pkts=5, bytes=300, drop=0, errs=0, coll=0
+`, "")
+	expect(vsctl(t, sock, "--names", "dump-ports", "br0", "p1"), 0, `OFPST_PORT reply (xid=0x2): 1 ports
+  port  p1: rx pkts=10, bytes=980, drop=2, errs=1, frame=0, over=0, crc=0
+           tx pkts=8, bytes=784, drop=0, errs=3, coll=0
+`, "")
+	expect(vsctl(t, sock, "dump-ports", "br0", "p9"), 1, "", "vsctl: no port p9 on bridge br0\n")
+
+	// dump-tables: OVS 2.x layout, unused tables left out.
+	expect(vsctl(t, sock, "dump-tables", "br0"), 0, `OFPST_TABLE reply (xid=0x2):
+  table 0:
+    active=2, lookup=10, matched=9
+  table 3:
+    active=0, lookup=4, matched=0
+`, "")
+
+	// trace / ofproto/trace.
+	trace := `Flow: icmp,in_port=1,dl_src=50:54:00:00:00:01,dl_dst=50:54:00:00:00:02,nw_src=10.0.0.1,nw_dst=10.0.0.2
+
+bridge("br0")
+-------------
+ 0. icmp, priority 100
+    resubmit(,1)
+    goto_table:2
+     1. No match.
+         -> no match: drop
+ 2. in_port=1, priority 10, cookie 0x5
+    mod_vlan_vid:10
+    output:3
+
+    bridge("br1")
+    -------------
+     0. priority 0
+        NORMAL
+         -> NORMAL: learned 50:54:00:00:00:01 on port 1
+         -> NORMAL: output to 2
+
+Megaflow: icmp,in_port=1,dl_src=50:54:00:00:00:01,dl_dst=50:54:00:00:00:02
+Datapath actions: push_vlan(vid=10,pcp=0),p2
+`
+	before = len(f.callLog())
+	expect(vsctl(t, sock, "trace", "br0", "in_port=1,icmp"), 0, trace, "")
+	expect(vsctl(t, sock, "ofproto/trace", "br0", "in_port=1,icmp"), 0, trace, "")
+	if got := calls(before); !slices.Equal(got, []string{"Trace br0 in_port=1,icmp", "Trace br0 in_port=1,icmp"}) {
+		t.Errorf("trace calls %q", got)
+	}
+	expect(vsctl(t, sock, "trace", "br0", "in_port=1,tp_dst=80"), 1, "", "vsctl: tp_dst requires tcp, udp or sctp\n")
+
+	// pmd-rxq-show, grouped by PMD.
+	rxq := `pmd thread numa_id 0 core_id 1:
+  isolated : false
+  port: p1                queue-id:  0 (enabled)   pmd usage: NOT AVAIL
+  port: vhost-user-client1  queue-id: 11 (enabled)   pmd usage: NOT AVAIL
+pmd thread numa_id 0 core_id unpinned:
+  isolated : false
+  port: p2                queue-id:  0 (enabled)   pmd usage: NOT AVAIL
+`
+	expect(vsctl(t, sock, "pmd-rxq-show"), 0, rxq, "")
+	expect(vsctl(t, sock, "dpif-netdev/pmd-rxq-show"), 0, rxq, "")
+}
+
 // go-openvswitch's ovs.Client, pointed at vsctl through ovs-vsctl and
 // ovs-ofctl links, drives the switch.
 func TestGoOpenvswitchClient(t *testing.T) {
@@ -823,6 +1135,11 @@ func TestGoOpenvswitchClient(t *testing.T) {
 	c := ovs.New(ovs.Timeout(5), ovs.Exec(func(cmd string, args ...string) ([]byte, error) {
 		x := exec.Command(filepath.Join(dir, cmd), args...)
 		x.Env = append(os.Environ(), "VSWITCH_SERVER="+sock)
+		return x.CombinedOutput()
+	}), ovs.Pipe(func(stdin io.Reader, cmd string, args ...string) ([]byte, error) {
+		x := exec.Command(filepath.Join(dir, cmd), args...)
+		x.Env = append(os.Environ(), "VSWITCH_SERVER="+sock)
+		x.Stdin = stdin
 		return x.CombinedOutput()
 	}))
 	if err := c.VSwitch.AddBridge("br0"); err != nil {
@@ -860,6 +1177,32 @@ func TestGoOpenvswitchClient(t *testing.T) {
 	if err := c.OpenFlow.DelFlows("br0", nil); err != nil {
 		t.Errorf("DelFlows: %v", err)
 	}
+	// A bundle of adds is one AddFlows request.
+	err = c.OpenFlow.AddFlowBundle("br0", func(tx *ovs.FlowTransaction) error {
+		tx.Add(&ovs.Flow{Priority: 20, Protocol: ovs.ProtocolTCPv4, Actions: []ovs.Action{ovs.Normal()}},
+			&ovs.Flow{Priority: 10, Actions: []ovs.Action{ovs.Drop()}})
+		return tx.Commit()
+	})
+	if err != nil {
+		t.Errorf("AddFlowBundle: %v", err)
+	}
+	ports, err := c.OpenFlow.DumpPorts("br0")
+	if err != nil || len(ports) != 3 || ports[0].PortID != ovs.PortLOCAL || ports[1].PortID != 1 ||
+		ports[1].Received.Packets != 10 || ports[1].Received.Dropped != 2 || ports[1].Transmitted.Errors != 3 || ports[2].Transmitted.Bytes != 300 {
+		t.Errorf("DumpPorts %+v %v", ports, err)
+	}
+	if p, err := c.OpenFlow.DumpPort("br0", "12"); err != nil || p.PortID != 12 || p.Transmitted.Packets != 5 {
+		t.Errorf("DumpPort %+v %v", p, err)
+	}
+	if st, err := c.OpenFlow.DumpAggregate("br0", &ovs.MatchFlow{Cookie: 5}); err != nil || st.PacketCount != 12 || st.ByteCount != 1176 {
+		t.Errorf("DumpAggregate %+v %v", st, err)
+	}
+	pt, err := c.App.ProtoTrace("br0", ovs.ProtocolICMPv4, []ovs.Match{ovs.InPortMatch(1)})
+	if err != nil || pt.InputFlow == nil || pt.InputFlow.Protocol != ovs.ProtocolICMPv4 ||
+		fmt.Sprint(pt.DataPathActions) != "&{push_vlan(vid=10,pcp=0),p2}" ||
+		!slices.Equal(pt.FlowActions, []string{"resubmit(,1)", "goto_table:2", "mod_vlan_vid:10", "output:3", "NORMAL"}) {
+		t.Errorf("ProtoTrace %+v %v", pt, err)
+	}
 	if err := c.VSwitch.DeletePort("br0", "p1"); err != nil {
 		t.Error(err)
 	}
@@ -870,7 +1213,9 @@ func TestGoOpenvswitchClient(t *testing.T) {
 		t.Errorf("DeleteBridge is --if-exists: %v", err)
 	}
 	log := strings.Join(f.callLog(), "\n")
-	for _, want := range []string{"AddPort br0 p1 true", "Set Interface p1", "AddFlow br0 priority=10,ip,table=0,idle_timeout=0,actions=drop", "DelFlows br0  false", "DelBridge br0 true"} {
+	for _, want := range []string{"AddPort br0 p1 true", "Set Interface p1", "AddFlow br0 priority=10,ip,table=0,idle_timeout=0,actions=drop",
+		"AddFlows br0 priority=20,tcp,table=0,idle_timeout=0,actions=normal | priority=10,table=0,idle_timeout=0,actions=drop",
+		"DumpPorts br0 ", "DumpPorts br0 12", "DumpAggregate br0 cookie=0x0000000000000005/-1,table=0", "Trace br0 icmp,in_port=1", "DelFlows br0  false", "DelBridge br0 true"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("switch never saw %q; calls:\n%s", want, log)
 		}

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,19 +142,51 @@ func (x *executor) run(ctx context.Context, c *command) error {
 		return err
 	case "add-flows":
 		return x.addFlows(ctx, c, a[0], a[1])
+	case "replace-flows":
+		return x.replaceFlows(ctx, a[0], a[1])
+	case "mod-flows":
+		_, err := x.c.ModFlows(ctx, &pb.ModFlowsRequest{Bridge: a[0], Flow: a[1], Strict: c.strict})
+		return err
 	case "del-flows":
-		match := ""
-		if len(a) == 2 {
-			match = a[1]
-		}
-		_, err := x.c.DelFlows(ctx, &pb.DelFlowsRequest{Bridge: a[0], Match: match, Strict: c.strict})
+		_, err := x.c.DelFlows(ctx, &pb.DelFlowsRequest{Bridge: a[0], Match: optArg(a, 1), Strict: c.strict})
 		return err
 	case "dump-flows":
-		r, err := x.c.DumpFlows(ctx, &pb.DumpFlowsRequest{Bridge: a[0], Names: x.g.names == 1})
+		r, err := x.c.DumpFlows(ctx, &pb.DumpFlowsRequest{Bridge: a[0], Match: optArg(a, 1), Names: x.g.names == 1})
 		if err != nil {
 			return err
 		}
 		formatFlows(x.out, r.GetFlows(), x.g.names == 0 && !x.g.noStats, x.g.noStats)
+	case "dump-ports":
+		r, err := x.c.DumpPorts(ctx, &pb.DumpPortsRequest{Bridge: a[0], Port: optArg(a, 1)})
+		if err != nil {
+			return err
+		}
+		formatPorts(x.out, r.GetPorts(), x.g.names == 1)
+	case "dump-tables":
+		r, err := x.c.DumpTables(ctx, &pb.DumpTablesRequest{Bridge: a[0]})
+		if err != nil {
+			return err
+		}
+		formatTables(x.out, r.GetTables())
+	case "dump-aggregate":
+		r, err := x.c.DumpAggregate(ctx, &pb.DumpAggregateRequest{Bridge: a[0], Match: optArg(a, 1)})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(x.out, "NXST_AGGREGATE reply (xid=0x4): packet_count=%d byte_count=%d flow_count=%d\n",
+			r.GetPackets(), r.GetBytes(), r.GetFlows())
+	case "trace", "ofproto/trace":
+		r, err := x.c.Trace(ctx, &pb.TraceRequest{Bridge: a[0], Flow: a[1]})
+		if err != nil {
+			return err
+		}
+		formatTrace(x.out, a[0], r)
+	case "pmd-rxq-show", "dpif-netdev/pmd-rxq-show":
+		r, err := x.c.PmdRxqs(ctx, &pb.PmdRxqsRequest{})
+		if err != nil {
+			return err
+		}
+		formatRxqs(x.out, r.GetRxqs())
 	case "dpif/dump-flows", "dpctl/dump-flows":
 		return x.dumpDatapathFlows(ctx, a[0])
 	case "pmd-stats-show", "dpif-netdev/pmd-stats-show":
@@ -255,19 +289,39 @@ func (x *executor) set(ctx context.Context, table, record string, sets []setting
 	return err
 }
 
-// addFlows reads flows, one a line, from a file or stdin ("-"). With
-// --bundle a line may start with add, delete or delete_strict, as in
-// ovs-ofctl's bundle files.
-func (x *executor) addFlows(ctx context.Context, c *command, br, file string) error {
+// optArg returns a[i], or "" when the optional argument was not given.
+func optArg(a []string, i int) string {
+	if i < len(a) {
+		return a[i]
+	}
+	return ""
+}
+
+// fileFlow is one flow read from a flow file, with where it came from.
+type fileFlow struct {
+	line int    // 1-based line number in the file
+	verb string // --bundle: "add", "delete" or "delete_strict"; "" otherwise
+	text string
+}
+
+// readFlows reads flows, one a line, from a file or stdin ("-"), skipping
+// blank lines and # comments. With bundle a line may start with add,
+// delete or delete_strict, as in ovs-ofctl's bundle files.
+func (x *executor) readFlows(file string, bundle bool) ([]fileFlow, error) {
 	var r io.Reader = x.in
 	if file != "-" {
 		f, err := os.Open(file)
 		if err != nil {
-			return err
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("%s: cannot open: %v", file, err)
 		}
 		defer f.Close()
 		r = f
 	}
+	var out []fileFlow
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -275,24 +329,104 @@ func (x *executor) addFlows(ctx context.Context, c *command, br, file string) er
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		verb, rest, _ := strings.Cut(line, " ")
+		fl := fileFlow{line: n, text: line}
+		if verb, rest, _ := strings.Cut(line, " "); bundle && (verb == "add" || verb == "delete" || verb == "delete_strict") {
+			fl.verb, fl.text = verb, strings.TrimSpace(rest)
+		}
+		out = append(out, fl)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: read failed at line %d: %v", fileLabel(file), len(out)+1, err)
+	}
+	return out, nil
+}
+
+func fileLabel(file string) string {
+	if file == "-" {
+		return "stdin"
+	}
+	return file
+}
+
+// flowIndex matches the "flow N: " prefix with which the server names the
+// bad flow of a list (N is 1-based).
+var flowIndex = regexp.MustCompile(`^flow ([0-9]+): `)
+
+// atLine rewrites the server's "flow N: message" about a list sent from
+// lines as "FILE:LINE: message", naming the line of the file the flow came
+// from (blank and comment lines were not sent, so N alone would mislead).
+func atLine(err error, file string, lines []fileFlow) error {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded {
+		return err
+	}
+	msg := st.Message()
+	m := flowIndex.FindStringSubmatch(msg)
+	if m == nil {
+		return err
+	}
+	n, convErr := strconv.Atoi(m[1])
+	if convErr != nil || n < 1 || n > len(lines) {
+		return err
+	}
+	return status.Errorf(st.Code(), "%s:%d: %s", fileLabel(file), lines[n-1].line, msg[len(m[0]):])
+}
+
+func texts(lines []fileFlow) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = l.text
+	}
+	return out
+}
+
+// addFlows adds the flows of a file in one AddFlows request, so a bad line
+// adds nothing. A --bundle file that also deletes cannot be one request
+// (the API has no mixed transaction); it is sent line by line, in order.
+func (x *executor) addFlows(ctx context.Context, c *command, br, file string) error {
+	lines, err := x.readFlows(file, c.bundle)
+	if err != nil {
+		return err
+	}
+	mixed := false
+	for _, l := range lines {
+		mixed = mixed || (l.verb != "" && l.verb != "add")
+	}
+	if !mixed {
+		if _, err := x.c.AddFlows(ctx, &pb.AddFlowsRequest{Bridge: br, Flows: texts(lines)}); err != nil {
+			return atLine(err, file, lines)
+		}
+		return nil
+	}
+	for i, l := range lines {
 		var err error
-		switch {
-		case c.bundle && verb == "add":
-			_, err = x.c.AddFlow(ctx, &pb.AddFlowRequest{Bridge: br, Flow: strings.TrimSpace(rest)})
-		case c.bundle && (verb == "delete" || verb == "delete_strict"):
-			_, err = x.c.DelFlows(ctx, &pb.DelFlowsRequest{Bridge: br, Match: strings.TrimSpace(rest), Strict: verb == "delete_strict"})
+		switch l.verb {
+		case "delete", "delete_strict":
+			_, err = x.c.DelFlows(ctx, &pb.DelFlowsRequest{Bridge: br, Match: l.text, Strict: l.verb == "delete_strict"})
 		default:
-			_, err = x.c.AddFlow(ctx, &pb.AddFlowRequest{Bridge: br, Flow: line})
+			_, err = x.c.AddFlow(ctx, &pb.AddFlowRequest{Bridge: br, Flow: l.text})
 		}
 		if err != nil {
 			if st, ok := status.FromError(err); ok && st.Code() != codes.Unavailable && st.Code() != codes.DeadlineExceeded {
-				return status.Errorf(st.Code(), "%s:%d: %s", file, n, st.Message())
+				return status.Errorf(st.Code(), "%s:%d: %s", fileLabel(file), lines[i].line, st.Message())
 			}
 			return err
 		}
 	}
-	return sc.Err()
+	return nil
+}
+
+// replaceFlows makes a file's flows the bridge's whole rule set, in one
+// ReplaceFlows request; an empty file deletes every rule, as in ovs-ofctl.
+func (x *executor) replaceFlows(ctx context.Context, br, file string) error {
+	lines, err := x.readFlows(file, false)
+	if err != nil {
+		return err
+	}
+	if _, err := x.c.ReplaceFlows(ctx, &pb.ReplaceFlowsRequest{Bridge: br, Flows: texts(lines)}); err != nil {
+		return atLine(err, file, lines)
+	}
+	return nil
 }
 
 // ovsdbToJSON renders an ovs-vsctl value ([a, b], {k=v}, "s", 5) as JSON,

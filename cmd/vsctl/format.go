@@ -237,3 +237,195 @@ func formatPMDStats(w io.Writer, pmds []*pb.PmdStats) {
 		fmt.Fprintf(w, "  parks: %d\n", p.GetParks())
 	}
 }
+
+// formatPorts prints port counters as `ovs-ofctl dump-ports` does (OpenFlow
+// 1.0 layout, which go-openvswitch parses):
+//
+//	OFPST_PORT reply (xid=0x2): 2 ports
+//	  port LOCAL: rx pkts=0, bytes=0, drop=0, errs=0, frame=0, over=0, crc=0
+//	           tx pkts=0, bytes=0, drop=0, errs=0, coll=0
+//
+// Ports that are not up have no OpenFlow number and are left out.
+func formatPorts(w io.Writer, ports []*pb.Port, names bool) {
+	up := make([]*pb.Port, 0, len(ports))
+	for _, p := range ports {
+		if p.GetOfport() >= 0 {
+			up = append(up, p)
+		}
+	}
+	fmt.Fprintf(w, "OFPST_PORT reply (xid=0x2): %d ports\n", len(up))
+	for _, p := range up {
+		label := strconv.Itoa(int(p.GetOfport()))
+		switch {
+		case names && p.GetName() != "":
+			label = p.GetName()
+		case p.GetOfport() == ofportLocal:
+			label = "LOCAL"
+		}
+		// ovs-ofctl pads one-digit port numbers to line up with two-digit ones.
+		pad := ""
+		if p.GetOfport() < 10 {
+			pad = " "
+		}
+		s := p.GetStats()
+		fmt.Fprintf(w, "  port %s%s: rx pkts=%d, bytes=%d, drop=%d, errs=%d, frame=0, over=0, crc=0\n",
+			pad, label, s.GetRxPackets(), s.GetRxBytes(), s.GetRxDropped(), s.GetRxErrors())
+		fmt.Fprintf(w, "           tx pkts=%d, bytes=%d, drop=%d, errs=%d, coll=0\n",
+			s.GetTxPackets(), s.GetTxBytes(), s.GetTxDropped(), s.GetTxErrors())
+	}
+}
+
+// formatTables prints table counters as OVS 2.x `ovs-ofctl dump-tables`
+// does, leaving out tables that hold no rules and were never looked in:
+//
+//	OFPST_TABLE reply (xid=0x2):
+//	  table 0:
+//	    active=1, lookup=10, matched=9
+func formatTables(w io.Writer, tables []*pb.TableStats) {
+	fmt.Fprintln(w, "OFPST_TABLE reply (xid=0x2):")
+	for _, t := range tables {
+		if t.GetActive() == 0 && t.GetLookups() == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  table %d:\n    active=%d, lookup=%d, matched=%d\n", t.GetTable(), t.GetActive(), t.GetLookups(), t.GetMatched())
+	}
+}
+
+// formatTrace prints a trace in the layout of `ovs-appctl ofproto/trace`:
+//
+//	Flow: icmp,in_port=1,nw_src=10.0.0.1,nw_dst=10.0.0.2
+//
+//	bridge("br0")
+//	-------------
+//	 0. icmp, priority 100
+//	    goto_table:1
+//	 1. No match.
+//	     -> no match: drop
+//
+//	Megaflow: icmp,in_port=1
+//	Datapath actions: drop
+//
+// Each table visit is indented four spaces per resubmit/patch level, its
+// rule's actions one per line under it, and its note as a " -> " detail.
+// A bridge header starts the trace and every change of bridge.
+func formatTrace(w io.Writer, br string, t *pb.TraceResponse) {
+	fmt.Fprintf(w, "Flow: %s\n", t.GetFlow())
+	prev := ""
+	steps := t.GetSteps()
+	if len(steps) == 0 {
+		header := fmt.Sprintf("bridge(%q)", br)
+		fmt.Fprintf(w, "\n%s\n%s\n", header, strings.Repeat("-", len(header)))
+	}
+	for _, s := range steps {
+		indent := strings.Repeat(" ", 4*max(int(s.GetDepth()), 0))
+		b := s.GetBridge()
+		if b == "" {
+			b = br
+		}
+		if b != prev {
+			header := fmt.Sprintf("bridge(%q)", b)
+			fmt.Fprintf(w, "\n%s%s\n%s%s\n", indent, header, indent, strings.Repeat("-", len(header)))
+			prev = b
+		}
+		rule := "No match."
+		if s.GetRule() != "" {
+			rule = traceRule(s.GetRule())
+		}
+		fmt.Fprintf(w, "%s%2d. %s\n", indent, s.GetTable(), rule)
+		for _, a := range splitActions(s.GetActions()) {
+			fmt.Fprintf(w, "%s    %s\n", indent, a)
+		}
+		for _, n := range strings.Split(s.GetNote(), "\n") {
+			if n = strings.TrimSpace(n); n != "" {
+				fmt.Fprintf(w, "%s     -> %s\n", indent, n)
+			}
+		}
+	}
+	actions := t.GetDatapathActions()
+	if actions == "" {
+		actions = "drop"
+	}
+	fmt.Fprintf(w, "\nMegaflow: %s\nDatapath actions: %s\n", t.GetMegaflow(), actions)
+}
+
+// traceRule turns a rule in flow syntax ("priority=100,icmp,cookie=0x5")
+// into what ofproto/trace prints after the table number: the match, then
+// ", priority N" and ", cookie C" when the cookie is not 0.
+func traceRule(rule string) string {
+	var match []string
+	priority, cookie := strconv.Itoa(defaultPriority), ""
+	for _, f := range splitTop(rule, ',') {
+		f = strings.TrimSpace(f)
+		switch {
+		case strings.HasPrefix(f, "priority="):
+			priority = strings.TrimPrefix(f, "priority=")
+		case strings.HasPrefix(f, "cookie="):
+			if c := strings.TrimPrefix(f, "cookie="); c != "0" && c != "0x0" {
+				cookie = c
+			}
+		case f != "":
+			match = append(match, f)
+		}
+	}
+	out := "priority " + priority
+	if len(match) > 0 {
+		out = strings.Join(match, ",") + ", " + out
+	}
+	if cookie != "" {
+		out += ", cookie " + cookie
+	}
+	return out
+}
+
+// splitActions splits an action list at the commas that separate actions,
+// not those inside resubmit(,1) or reg0[0..3]-style arguments.
+func splitActions(actions string) []string {
+	var out []string
+	for _, a := range splitTop(actions, ',') {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// splitTop splits s at sep where it is not inside (), [] or {}.
+func splitTop(s string, sep byte) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			if depth > 0 {
+				depth--
+			}
+		case sep:
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
+}
+
+// formatRxqs prints rx queue assignments as `ovs-appctl
+// dpif-netdev/pmd-rxq-show` does, grouped by PMD in PMD order. Per-queue
+// cycle accounting is not kept, so usage is NOT AVAIL, and PMDs are not
+// bound to NUMA nodes here, so numa_id is always 0.
+func formatRxqs(w io.Writer, rxqs []*pb.Rxq) {
+	rxqs = slices.Clone(rxqs)
+	slices.SortStableFunc(rxqs, func(a, b *pb.Rxq) int { return cmp.Compare(a.GetPmd(), b.GetPmd()) })
+	for i, q := range rxqs {
+		if i == 0 || q.GetPmd() != rxqs[i-1].GetPmd() {
+			core := "unpinned"
+			if q.GetCore() >= 0 {
+				core = strconv.Itoa(int(q.GetCore()))
+			}
+			fmt.Fprintf(w, "pmd thread numa_id 0 core_id %s:\n  isolated : false\n", core)
+		}
+		fmt.Fprintf(w, "  port: %-16s  queue-id: %2d (enabled)   pmd usage: NOT AVAIL\n", q.GetPort(), q.GetQueue())
+	}
+}

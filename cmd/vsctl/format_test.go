@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,42 @@ in_port=2,dl_type=0x86dd, packets:0, bytes:0, used:never, actions:drop
 `
 	if b.String() != want {
 		t.Errorf("several PMDs: got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestTraceRule(t *testing.T) {
+	for in, want := range map[string]string{
+		"priority=100,icmp":                       "icmp, priority 100",
+		"icmp,priority=100":                       "icmp, priority 100",
+		"priority=0":                              "priority 0",
+		"ip,nw_dst=10.0.0.0/8":                    "ip,nw_dst=10.0.0.0/8, priority 32768",
+		"cookie=0x0,priority=5,in_port=1":         "in_port=1, priority 5",
+		"cookie=0x1f,priority=5,reg0=0x1/0x1,tcp": "reg0=0x1/0x1,tcp, priority 5, cookie 0x1f",
+	} {
+		if got := traceRule(in); got != want {
+			t.Errorf("traceRule(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSplitActions(t *testing.T) {
+	got := splitActions("load:0x1->NXM_NX_REG0[0..3], resubmit(,1),set_field:10.0.0.1->nw_dst,learn(table=1,priority=2),output:2,")
+	want := []string{"load:0x1->NXM_NX_REG0[0..3]", "resubmit(,1)", "set_field:10.0.0.1->nw_dst", "learn(table=1,priority=2)", "output:2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("splitActions = %q, want %q", got, want)
+	}
+	if got := splitActions(""); len(got) != 0 {
+		t.Errorf("splitActions(\"\") = %q", got)
+	}
+}
+
+// A trace that visited no table still names the bridge, and empty
+// datapath actions print as drop.
+func TestFormatTraceEmpty(t *testing.T) {
+	var b strings.Builder
+	formatTrace(&b, "br0", &pb.TraceResponse{Flow: "in_port=1", Megaflow: "in_port=1"})
+	want := "Flow: in_port=1\n\nbridge(\"br0\")\n-------------\n\nMegaflow: in_port=1\nDatapath actions: drop\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }

@@ -6,6 +6,8 @@
 //	vsctl show
 //	vsctl add-flow br0 priority=10,ip,nw_dst=10.0.0.1,actions=drop
 //	vsctl dump-flows br0
+//	vsctl add-flows br0 flows.txt
+//	vsctl trace br0 in_port=1,tcp,tp_dst=80
 //	vsctl fdb/show br0
 //	vsctl dpif/dump-flows br0
 //	vsctl pmd-stats-show
@@ -206,9 +208,14 @@ Ports:      add-port BR PORT [COL[:KEY]=VAL]... [-- set Interface PORT type=T op
 Records:    set TABLE REC COL[:KEY]=VAL..., get TABLE REC COL[:KEY]...
             (tables: Bridge, Port, Interface, Open_vSwitch)
 Status:     show, fdb/show BR, fdb/flush [BR]
-OpenFlow:   add-flow BR FLOW, add-flows BR FILE|-, del-flows BR [MATCH] [--strict], dump-flows BR
-Datapath:   dpif/dump-flows BR (megaflows), pmd-stats-show, pmd-stats-clear
-            (also as dpif-netdev/pmd-stats-show, dpif-netdev/pmd-stats-clear)
+OpenFlow:   add-flow BR FLOW, add-flows BR FILE|-, mod-flows BR FLOW [--strict],
+            replace-flows BR FILE|-, del-flows BR [MATCH] [--strict], dump-flows BR [MATCH],
+            dump-ports BR [PORT], dump-tables BR, dump-aggregate BR [MATCH]
+            (FILE: one flow a line, # comments; all lines in one transaction)
+Tracing:    trace BR FLOW (also as ofproto/trace BR FLOW)
+Datapath:   dpif/dump-flows BR (megaflows), pmd-stats-show, pmd-stats-clear, pmd-rxq-show
+            (also as dpif-netdev/pmd-stats-show, dpif-netdev/pmd-stats-clear,
+            dpif-netdev/pmd-rxq-show)
 
 Options:    --server=PATH|unix:PATH (env VSWITCH_SERVER; default %s)
             --timeout=SECS (default 10; 0 waits forever), --may-exist, --if-exists,

@@ -1857,19 +1857,298 @@ func (*DelFlowsResponse) Descriptor() ([]byte, []int) {
 	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{33}
 }
 
+type AddFlowsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// flows in ovs-ofctl syntax, one rule each.
+	Flows         []string `protobuf:"bytes,2,rep,name=flows,proto3" json:"flows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddFlowsRequest) Reset() {
+	*x = AddFlowsRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddFlowsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddFlowsRequest) ProtoMessage() {}
+
+func (x *AddFlowsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddFlowsRequest.ProtoReflect.Descriptor instead.
+func (*AddFlowsRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *AddFlowsRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *AddFlowsRequest) GetFlows() []string {
+	if x != nil {
+		return x.Flows
+	}
+	return nil
+}
+
+type AddFlowsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddFlowsResponse) Reset() {
+	*x = AddFlowsResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddFlowsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddFlowsResponse) ProtoMessage() {}
+
+func (x *AddFlowsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddFlowsResponse.ProtoReflect.Descriptor instead.
+func (*AddFlowsResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{35}
+}
+
+type ModFlowsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// flow is a match and the new actions ("ip,nw_dst=10.0.0.1,actions=drop").
+	Flow string `protobuf:"bytes,2,opt,name=flow,proto3" json:"flow,omitempty"`
+	// strict selects only the rule with equal priority and match (--strict).
+	Strict        bool `protobuf:"varint,3,opt,name=strict,proto3" json:"strict,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModFlowsRequest) Reset() {
+	*x = ModFlowsRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModFlowsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModFlowsRequest) ProtoMessage() {}
+
+func (x *ModFlowsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModFlowsRequest.ProtoReflect.Descriptor instead.
+func (*ModFlowsRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ModFlowsRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *ModFlowsRequest) GetFlow() string {
+	if x != nil {
+		return x.Flow
+	}
+	return ""
+}
+
+func (x *ModFlowsRequest) GetStrict() bool {
+	if x != nil {
+		return x.Strict
+	}
+	return false
+}
+
+type ModFlowsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModFlowsResponse) Reset() {
+	*x = ModFlowsResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModFlowsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModFlowsResponse) ProtoMessage() {}
+
+func (x *ModFlowsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModFlowsResponse.ProtoReflect.Descriptor instead.
+func (*ModFlowsResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{37}
+}
+
+type ReplaceFlowsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// flows become the whole rule set; empty deletes every rule.
+	Flows         []string `protobuf:"bytes,2,rep,name=flows,proto3" json:"flows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplaceFlowsRequest) Reset() {
+	*x = ReplaceFlowsRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplaceFlowsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplaceFlowsRequest) ProtoMessage() {}
+
+func (x *ReplaceFlowsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplaceFlowsRequest.ProtoReflect.Descriptor instead.
+func (*ReplaceFlowsRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ReplaceFlowsRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *ReplaceFlowsRequest) GetFlows() []string {
+	if x != nil {
+		return x.Flows
+	}
+	return nil
+}
+
+type ReplaceFlowsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplaceFlowsResponse) Reset() {
+	*x = ReplaceFlowsResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplaceFlowsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplaceFlowsResponse) ProtoMessage() {}
+
+func (x *ReplaceFlowsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplaceFlowsResponse.ProtoReflect.Descriptor instead.
+func (*ReplaceFlowsResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{39}
+}
+
 type DumpFlowsRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
 	// names prints ports by name in flow text (ovs-ofctl --names); otherwise
 	// by number, which programs parse.
-	Names         bool `protobuf:"varint,2,opt,name=names,proto3" json:"names,omitempty"`
+	Names bool `protobuf:"varint,2,opt,name=names,proto3" json:"names,omitempty"`
+	// match selects the rules to dump, in ovs-ofctl syntax (table= and
+	// cookie=VALUE/MASK narrow it); empty dumps every rule.
+	Match         string `protobuf:"bytes,3,opt,name=match,proto3" json:"match,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DumpFlowsRequest) Reset() {
 	*x = DumpFlowsRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[34]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1881,7 +2160,7 @@ func (x *DumpFlowsRequest) String() string {
 func (*DumpFlowsRequest) ProtoMessage() {}
 
 func (x *DumpFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[34]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1894,7 +2173,7 @@ func (x *DumpFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DumpFlowsRequest.ProtoReflect.Descriptor instead.
 func (*DumpFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{34}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DumpFlowsRequest) GetBridge() string {
@@ -1911,6 +2190,13 @@ func (x *DumpFlowsRequest) GetNames() bool {
 	return false
 }
 
+func (x *DumpFlowsRequest) GetMatch() string {
+	if x != nil {
+		return x.Match
+	}
+	return ""
+}
+
 type DumpFlowsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Flows         []*Flow                `protobuf:"bytes,1,rep,name=flows,proto3" json:"flows,omitempty"`
@@ -1920,7 +2206,7 @@ type DumpFlowsResponse struct {
 
 func (x *DumpFlowsResponse) Reset() {
 	*x = DumpFlowsResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[35]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1932,7 +2218,7 @@ func (x *DumpFlowsResponse) String() string {
 func (*DumpFlowsResponse) ProtoMessage() {}
 
 func (x *DumpFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[35]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1945,7 +2231,7 @@ func (x *DumpFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DumpFlowsResponse.ProtoReflect.Descriptor instead.
 func (*DumpFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{35}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DumpFlowsResponse) GetFlows() []*Flow {
@@ -1972,7 +2258,7 @@ type Flow struct {
 
 func (x *Flow) Reset() {
 	*x = Flow{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[36]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1984,7 +2270,7 @@ func (x *Flow) String() string {
 func (*Flow) ProtoMessage() {}
 
 func (x *Flow) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[36]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1997,7 +2283,7 @@ func (x *Flow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Flow.ProtoReflect.Descriptor instead.
 func (*Flow) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{36}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Flow) GetTable() int32 {
@@ -2049,6 +2335,744 @@ func (x *Flow) GetText() string {
 	return ""
 }
 
+type DumpPortsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// port is a port name or OpenFlow number (or LOCAL); empty for all.
+	Port          string `protobuf:"bytes,2,opt,name=port,proto3" json:"port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DumpPortsRequest) Reset() {
+	*x = DumpPortsRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DumpPortsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DumpPortsRequest) ProtoMessage() {}
+
+func (x *DumpPortsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DumpPortsRequest.ProtoReflect.Descriptor instead.
+func (*DumpPortsRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *DumpPortsRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *DumpPortsRequest) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+type DumpPortsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ports carry name, ofport and stats (the other fields may be unset).
+	Ports         []*Port `protobuf:"bytes,1,rep,name=ports,proto3" json:"ports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DumpPortsResponse) Reset() {
+	*x = DumpPortsResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DumpPortsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DumpPortsResponse) ProtoMessage() {}
+
+func (x *DumpPortsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DumpPortsResponse.ProtoReflect.Descriptor instead.
+func (*DumpPortsResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *DumpPortsResponse) GetPorts() []*Port {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+type DumpTablesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bridge        string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DumpTablesRequest) Reset() {
+	*x = DumpTablesRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DumpTablesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DumpTablesRequest) ProtoMessage() {}
+
+func (x *DumpTablesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DumpTablesRequest.ProtoReflect.Descriptor instead.
+func (*DumpTablesRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *DumpTablesRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+type DumpTablesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tables        []*TableStats          `protobuf:"bytes,1,rep,name=tables,proto3" json:"tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DumpTablesResponse) Reset() {
+	*x = DumpTablesResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DumpTablesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DumpTablesResponse) ProtoMessage() {}
+
+func (x *DumpTablesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DumpTablesResponse.ProtoReflect.Descriptor instead.
+func (*DumpTablesResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *DumpTablesResponse) GetTables() []*TableStats {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+// TableStats is one OpenFlow table's use.
+type TableStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table int32                  `protobuf:"varint,1,opt,name=table,proto3" json:"table,omitempty"`
+	// active is the number of rules installed.
+	Active int32 `protobuf:"varint,2,opt,name=active,proto3" json:"active,omitempty"`
+	// lookups are translations that looked in the table.
+	Lookups uint64 `protobuf:"varint,3,opt,name=lookups,proto3" json:"lookups,omitempty"`
+	// matched are the lookups that found a rule.
+	Matched       uint64 `protobuf:"varint,4,opt,name=matched,proto3" json:"matched,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableStats) Reset() {
+	*x = TableStats{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableStats) ProtoMessage() {}
+
+func (x *TableStats) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableStats.ProtoReflect.Descriptor instead.
+func (*TableStats) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *TableStats) GetTable() int32 {
+	if x != nil {
+		return x.Table
+	}
+	return 0
+}
+
+func (x *TableStats) GetActive() int32 {
+	if x != nil {
+		return x.Active
+	}
+	return 0
+}
+
+func (x *TableStats) GetLookups() uint64 {
+	if x != nil {
+		return x.Lookups
+	}
+	return 0
+}
+
+func (x *TableStats) GetMatched() uint64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+type DumpAggregateRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// match selects the rules, as in DumpFlows; empty for all.
+	Match         string `protobuf:"bytes,2,opt,name=match,proto3" json:"match,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DumpAggregateRequest) Reset() {
+	*x = DumpAggregateRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DumpAggregateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DumpAggregateRequest) ProtoMessage() {}
+
+func (x *DumpAggregateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DumpAggregateRequest.ProtoReflect.Descriptor instead.
+func (*DumpAggregateRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *DumpAggregateRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *DumpAggregateRequest) GetMatch() string {
+	if x != nil {
+		return x.Match
+	}
+	return ""
+}
+
+type DumpAggregateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Packets       uint64                 `protobuf:"varint,1,opt,name=packets,proto3" json:"packets,omitempty"`
+	Bytes         uint64                 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Flows         uint64                 `protobuf:"varint,3,opt,name=flows,proto3" json:"flows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DumpAggregateResponse) Reset() {
+	*x = DumpAggregateResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DumpAggregateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DumpAggregateResponse) ProtoMessage() {}
+
+func (x *DumpAggregateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DumpAggregateResponse.ProtoReflect.Descriptor instead.
+func (*DumpAggregateResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *DumpAggregateResponse) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *DumpAggregateResponse) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *DumpAggregateResponse) GetFlows() uint64 {
+	if x != nil {
+		return x.Flows
+	}
+	return 0
+}
+
+type TraceRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// flow describes the packet in flow syntax ("in_port=1,tcp,tp_dst=80");
+	// fields not given are zero.
+	Flow          string `protobuf:"bytes,2,opt,name=flow,proto3" json:"flow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceRequest) Reset() {
+	*x = TraceRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceRequest) ProtoMessage() {}
+
+func (x *TraceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
+func (*TraceRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *TraceRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *TraceRequest) GetFlow() string {
+	if x != nil {
+		return x.Flow
+	}
+	return ""
+}
+
+type TraceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// flow is the packet traced, normalized.
+	Flow  string       `protobuf:"bytes,1,opt,name=flow,proto3" json:"flow,omitempty"`
+	Steps []*TraceStep `protobuf:"bytes,2,rep,name=steps,proto3" json:"steps,omitempty"`
+	// datapath_actions are what the datapath would do ("" means drop).
+	DatapathActions string `protobuf:"bytes,3,opt,name=datapath_actions,json=datapathActions,proto3" json:"datapath_actions,omitempty"`
+	// megaflow is the match the translation would install.
+	Megaflow      string `protobuf:"bytes,4,opt,name=megaflow,proto3" json:"megaflow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceResponse) Reset() {
+	*x = TraceResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceResponse) ProtoMessage() {}
+
+func (x *TraceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
+func (*TraceResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *TraceResponse) GetFlow() string {
+	if x != nil {
+		return x.Flow
+	}
+	return ""
+}
+
+func (x *TraceResponse) GetSteps() []*TraceStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *TraceResponse) GetDatapathActions() string {
+	if x != nil {
+		return x.DatapathActions
+	}
+	return ""
+}
+
+func (x *TraceResponse) GetMegaflow() string {
+	if x != nil {
+		return x.Megaflow
+	}
+	return ""
+}
+
+// TraceStep is one table visit of a trace.
+type TraceStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// depth is the resubmit/patch-port nesting, 0 at the top.
+	Depth int32 `protobuf:"varint,1,opt,name=depth,proto3" json:"depth,omitempty"`
+	// bridge the table belongs to.
+	Bridge string `protobuf:"bytes,2,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	Table  int32  `protobuf:"varint,3,opt,name=table,proto3" json:"table,omitempty"`
+	// rule is the matching rule's priority and match in flow syntax; empty
+	// when no rule matched.
+	Rule string `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
+	// actions of the matching rule, in flow syntax.
+	Actions string `protobuf:"bytes,5,opt,name=actions,proto3" json:"actions,omitempty"`
+	// note explains the step ("no match: drop", "NORMAL: ...").
+	Note          string `protobuf:"bytes,6,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceStep) Reset() {
+	*x = TraceStep{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceStep) ProtoMessage() {}
+
+func (x *TraceStep) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceStep.ProtoReflect.Descriptor instead.
+func (*TraceStep) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *TraceStep) GetDepth() int32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+func (x *TraceStep) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *TraceStep) GetTable() int32 {
+	if x != nil {
+		return x.Table
+	}
+	return 0
+}
+
+func (x *TraceStep) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *TraceStep) GetActions() string {
+	if x != nil {
+		return x.Actions
+	}
+	return ""
+}
+
+func (x *TraceStep) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type PmdRxqsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PmdRxqsRequest) Reset() {
+	*x = PmdRxqsRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PmdRxqsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PmdRxqsRequest) ProtoMessage() {}
+
+func (x *PmdRxqsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PmdRxqsRequest.ProtoReflect.Descriptor instead.
+func (*PmdRxqsRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{53}
+}
+
+type PmdRxqsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rxqs          []*Rxq                 `protobuf:"bytes,1,rep,name=rxqs,proto3" json:"rxqs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PmdRxqsResponse) Reset() {
+	*x = PmdRxqsResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PmdRxqsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PmdRxqsResponse) ProtoMessage() {}
+
+func (x *PmdRxqsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PmdRxqsResponse.ProtoReflect.Descriptor instead.
+func (*PmdRxqsResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *PmdRxqsResponse) GetRxqs() []*Rxq {
+	if x != nil {
+		return x.Rxqs
+	}
+	return nil
+}
+
+// Rxq is one rx queue and the PMD thread that polls it.
+type Rxq struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pmd is the index of the PMD thread.
+	Pmd int32 `protobuf:"varint,1,opt,name=pmd,proto3" json:"pmd,omitempty"`
+	// core is the CPU the thread is pinned to, -1 if unpinned.
+	Core          int32  `protobuf:"varint,2,opt,name=core,proto3" json:"core,omitempty"`
+	Port          string `protobuf:"bytes,3,opt,name=port,proto3" json:"port,omitempty"`
+	Queue         int32  `protobuf:"varint,4,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rxq) Reset() {
+	*x = Rxq{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rxq) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rxq) ProtoMessage() {}
+
+func (x *Rxq) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rxq.ProtoReflect.Descriptor instead.
+func (*Rxq) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *Rxq) GetPmd() int32 {
+	if x != nil {
+		return x.Pmd
+	}
+	return 0
+}
+
+func (x *Rxq) GetCore() int32 {
+	if x != nil {
+		return x.Core
+	}
+	return 0
+}
+
+func (x *Rxq) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *Rxq) GetQueue() int32 {
+	if x != nil {
+		return x.Queue
+	}
+	return 0
+}
+
 type DumpDatapathFlowsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Bridge        string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
@@ -2058,7 +3082,7 @@ type DumpDatapathFlowsRequest struct {
 
 func (x *DumpDatapathFlowsRequest) Reset() {
 	*x = DumpDatapathFlowsRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[37]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2070,7 +3094,7 @@ func (x *DumpDatapathFlowsRequest) String() string {
 func (*DumpDatapathFlowsRequest) ProtoMessage() {}
 
 func (x *DumpDatapathFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[37]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2083,7 +3107,7 @@ func (x *DumpDatapathFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DumpDatapathFlowsRequest.ProtoReflect.Descriptor instead.
 func (*DumpDatapathFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{37}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DumpDatapathFlowsRequest) GetBridge() string {
@@ -2102,7 +3126,7 @@ type DumpDatapathFlowsResponse struct {
 
 func (x *DumpDatapathFlowsResponse) Reset() {
 	*x = DumpDatapathFlowsResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[38]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +3138,7 @@ func (x *DumpDatapathFlowsResponse) String() string {
 func (*DumpDatapathFlowsResponse) ProtoMessage() {}
 
 func (x *DumpDatapathFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[38]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +3151,7 @@ func (x *DumpDatapathFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DumpDatapathFlowsResponse.ProtoReflect.Descriptor instead.
 func (*DumpDatapathFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{38}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *DumpDatapathFlowsResponse) GetFlows() []*DatapathFlow {
@@ -2160,7 +3184,7 @@ type DatapathFlow struct {
 
 func (x *DatapathFlow) Reset() {
 	*x = DatapathFlow{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[39]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2172,7 +3196,7 @@ func (x *DatapathFlow) String() string {
 func (*DatapathFlow) ProtoMessage() {}
 
 func (x *DatapathFlow) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[39]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2185,7 +3209,7 @@ func (x *DatapathFlow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatapathFlow.ProtoReflect.Descriptor instead.
 func (*DatapathFlow) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{39}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DatapathFlow) GetPmd() int32 {
@@ -2245,7 +3269,7 @@ type PmdStatsRequest struct {
 
 func (x *PmdStatsRequest) Reset() {
 	*x = PmdStatsRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[40]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +3281,7 @@ func (x *PmdStatsRequest) String() string {
 func (*PmdStatsRequest) ProtoMessage() {}
 
 func (x *PmdStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[40]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +3294,7 @@ func (x *PmdStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PmdStatsRequest.ProtoReflect.Descriptor instead.
 func (*PmdStatsRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{40}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{59}
 }
 
 type PmdStatsResponse struct {
@@ -2282,7 +3306,7 @@ type PmdStatsResponse struct {
 
 func (x *PmdStatsResponse) Reset() {
 	*x = PmdStatsResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[41]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2294,7 +3318,7 @@ func (x *PmdStatsResponse) String() string {
 func (*PmdStatsResponse) ProtoMessage() {}
 
 func (x *PmdStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[41]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2307,7 +3331,7 @@ func (x *PmdStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PmdStatsResponse.ProtoReflect.Descriptor instead.
 func (*PmdStatsResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{41}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *PmdStatsResponse) GetPmds() []*PmdStats {
@@ -2353,7 +3377,7 @@ type PmdStats struct {
 
 func (x *PmdStats) Reset() {
 	*x = PmdStats{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[42]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2365,7 +3389,7 @@ func (x *PmdStats) String() string {
 func (*PmdStats) ProtoMessage() {}
 
 func (x *PmdStats) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[42]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2378,7 +3402,7 @@ func (x *PmdStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PmdStats.ProtoReflect.Descriptor instead.
 func (*PmdStats) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{42}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *PmdStats) GetId() int32 {
@@ -2494,7 +3518,7 @@ type PmdStatsClearRequest struct {
 
 func (x *PmdStatsClearRequest) Reset() {
 	*x = PmdStatsClearRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[43]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2506,7 +3530,7 @@ func (x *PmdStatsClearRequest) String() string {
 func (*PmdStatsClearRequest) ProtoMessage() {}
 
 func (x *PmdStatsClearRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[43]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2519,7 +3543,7 @@ func (x *PmdStatsClearRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PmdStatsClearRequest.ProtoReflect.Descriptor instead.
 func (*PmdStatsClearRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{43}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{62}
 }
 
 type PmdStatsClearResponse struct {
@@ -2530,7 +3554,7 @@ type PmdStatsClearResponse struct {
 
 func (x *PmdStatsClearResponse) Reset() {
 	*x = PmdStatsClearResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[44]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2542,7 +3566,7 @@ func (x *PmdStatsClearResponse) String() string {
 func (*PmdStatsClearResponse) ProtoMessage() {}
 
 func (x *PmdStatsClearResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[44]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2555,7 +3579,7 @@ func (x *PmdStatsClearResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PmdStatsClearResponse.ProtoReflect.Descriptor instead.
 func (*PmdStatsClearResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{44}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{63}
 }
 
 var File_vswitch_v1_vswitch_proto protoreflect.FileDescriptor
@@ -2689,10 +3713,24 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x14\n" +
 	"\x05match\x18\x02 \x01(\tR\x05match\x12\x16\n" +
 	"\x06strict\x18\x03 \x01(\bR\x06strict\"\x12\n" +
-	"\x10DelFlowsResponse\"@\n" +
+	"\x10DelFlowsResponse\"?\n" +
+	"\x0fAddFlowsRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x14\n" +
+	"\x05flows\x18\x02 \x03(\tR\x05flows\"\x12\n" +
+	"\x10AddFlowsResponse\"U\n" +
+	"\x0fModFlowsRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x12\n" +
+	"\x04flow\x18\x02 \x01(\tR\x04flow\x12\x16\n" +
+	"\x06strict\x18\x03 \x01(\bR\x06strict\"\x12\n" +
+	"\x10ModFlowsResponse\"C\n" +
+	"\x13ReplaceFlowsRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x14\n" +
+	"\x05flows\x18\x02 \x03(\tR\x05flows\"\x16\n" +
+	"\x14ReplaceFlowsResponse\"V\n" +
 	"\x10DumpFlowsRequest\x12\x16\n" +
 	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x14\n" +
-	"\x05names\x18\x02 \x01(\bR\x05names\";\n" +
+	"\x05names\x18\x02 \x01(\bR\x05names\x12\x14\n" +
+	"\x05match\x18\x03 \x01(\tR\x05match\";\n" +
 	"\x11DumpFlowsResponse\x12&\n" +
 	"\x05flows\x18\x01 \x03(\v2\x10.vswitch.v1.FlowR\x05flows\"\xd1\x01\n" +
 	"\x04Flow\x12\x14\n" +
@@ -2702,7 +3740,52 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x1b\n" +
 	"\tn_packets\x18\x05 \x01(\x04R\bnPackets\x12\x17\n" +
 	"\an_bytes\x18\x06 \x01(\x04R\x06nBytes\x12\x12\n" +
-	"\x04text\x18\a \x01(\tR\x04text\"2\n" +
+	"\x04text\x18\a \x01(\tR\x04text\">\n" +
+	"\x10DumpPortsRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\tR\x04port\";\n" +
+	"\x11DumpPortsResponse\x12&\n" +
+	"\x05ports\x18\x01 \x03(\v2\x10.vswitch.v1.PortR\x05ports\"+\n" +
+	"\x11DumpTablesRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\"D\n" +
+	"\x12DumpTablesResponse\x12.\n" +
+	"\x06tables\x18\x01 \x03(\v2\x16.vswitch.v1.TableStatsR\x06tables\"n\n" +
+	"\n" +
+	"TableStats\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\x05R\x05table\x12\x16\n" +
+	"\x06active\x18\x02 \x01(\x05R\x06active\x12\x18\n" +
+	"\alookups\x18\x03 \x01(\x04R\alookups\x12\x18\n" +
+	"\amatched\x18\x04 \x01(\x04R\amatched\"D\n" +
+	"\x14DumpAggregateRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x14\n" +
+	"\x05match\x18\x02 \x01(\tR\x05match\"]\n" +
+	"\x15DumpAggregateResponse\x12\x18\n" +
+	"\apackets\x18\x01 \x01(\x04R\apackets\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\x12\x14\n" +
+	"\x05flows\x18\x03 \x01(\x04R\x05flows\":\n" +
+	"\fTraceRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x12\n" +
+	"\x04flow\x18\x02 \x01(\tR\x04flow\"\x97\x01\n" +
+	"\rTraceResponse\x12\x12\n" +
+	"\x04flow\x18\x01 \x01(\tR\x04flow\x12+\n" +
+	"\x05steps\x18\x02 \x03(\v2\x15.vswitch.v1.TraceStepR\x05steps\x12)\n" +
+	"\x10datapath_actions\x18\x03 \x01(\tR\x0fdatapathActions\x12\x1a\n" +
+	"\bmegaflow\x18\x04 \x01(\tR\bmegaflow\"\x91\x01\n" +
+	"\tTraceStep\x12\x14\n" +
+	"\x05depth\x18\x01 \x01(\x05R\x05depth\x12\x16\n" +
+	"\x06bridge\x18\x02 \x01(\tR\x06bridge\x12\x14\n" +
+	"\x05table\x18\x03 \x01(\x05R\x05table\x12\x12\n" +
+	"\x04rule\x18\x04 \x01(\tR\x04rule\x12\x18\n" +
+	"\aactions\x18\x05 \x01(\tR\aactions\x12\x12\n" +
+	"\x04note\x18\x06 \x01(\tR\x04note\"\x10\n" +
+	"\x0ePmdRxqsRequest\"6\n" +
+	"\x0fPmdRxqsResponse\x12#\n" +
+	"\x04rxqs\x18\x01 \x03(\v2\x0f.vswitch.v1.RxqR\x04rxqs\"U\n" +
+	"\x03Rxq\x12\x10\n" +
+	"\x03pmd\x18\x01 \x01(\x05R\x03pmd\x12\x12\n" +
+	"\x04core\x18\x02 \x01(\x05R\x04core\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\tR\x04port\x12\x14\n" +
+	"\x05queue\x18\x04 \x01(\x05R\x05queue\"2\n" +
 	"\x18DumpDatapathFlowsRequest\x12\x16\n" +
 	"\x06bridge\x18\x01 \x01(\tR\x06bridge\"K\n" +
 	"\x19DumpDatapathFlowsResponse\x12.\n" +
@@ -2740,8 +3823,7 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\tmegaflows\x18\x0e \x01(\x04R\tmegaflows\x12\x18\n" +
 	"\aexpired\x18\x0f \x01(\x04R\aexpired\"\x16\n" +
 	"\x14PmdStatsClearRequest\"\x17\n" +
-	"\x15PmdStatsClearResponse2\x9c\n" +
-	"\n" +
+	"\x15PmdStatsClearResponse2\xec\x0e\n" +
 	"\aVswitch\x12H\n" +
 	"\tAddBridge\x12\x1c.vswitch.v1.AddBridgeRequest\x1a\x1d.vswitch.v1.AddBridgeResponse\x12H\n" +
 	"\tDelBridge\x12\x1c.vswitch.v1.DelBridgeRequest\x1a\x1d.vswitch.v1.DelBridgeResponse\x12N\n" +
@@ -2756,8 +3838,17 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\aFdbShow\x12\x1a.vswitch.v1.FdbShowRequest\x1a\x1b.vswitch.v1.FdbShowResponse\x12E\n" +
 	"\bFdbFlush\x12\x1b.vswitch.v1.FdbFlushRequest\x1a\x1c.vswitch.v1.FdbFlushResponse\x12B\n" +
 	"\aAddFlow\x12\x1a.vswitch.v1.AddFlowRequest\x1a\x1b.vswitch.v1.AddFlowResponse\x12E\n" +
-	"\bDelFlows\x12\x1b.vswitch.v1.DelFlowsRequest\x1a\x1c.vswitch.v1.DelFlowsResponse\x12H\n" +
-	"\tDumpFlows\x12\x1c.vswitch.v1.DumpFlowsRequest\x1a\x1d.vswitch.v1.DumpFlowsResponse\x12`\n" +
+	"\bDelFlows\x12\x1b.vswitch.v1.DelFlowsRequest\x1a\x1c.vswitch.v1.DelFlowsResponse\x12E\n" +
+	"\bAddFlows\x12\x1b.vswitch.v1.AddFlowsRequest\x1a\x1c.vswitch.v1.AddFlowsResponse\x12E\n" +
+	"\bModFlows\x12\x1b.vswitch.v1.ModFlowsRequest\x1a\x1c.vswitch.v1.ModFlowsResponse\x12Q\n" +
+	"\fReplaceFlows\x12\x1f.vswitch.v1.ReplaceFlowsRequest\x1a .vswitch.v1.ReplaceFlowsResponse\x12H\n" +
+	"\tDumpFlows\x12\x1c.vswitch.v1.DumpFlowsRequest\x1a\x1d.vswitch.v1.DumpFlowsResponse\x12H\n" +
+	"\tDumpPorts\x12\x1c.vswitch.v1.DumpPortsRequest\x1a\x1d.vswitch.v1.DumpPortsResponse\x12K\n" +
+	"\n" +
+	"DumpTables\x12\x1d.vswitch.v1.DumpTablesRequest\x1a\x1e.vswitch.v1.DumpTablesResponse\x12T\n" +
+	"\rDumpAggregate\x12 .vswitch.v1.DumpAggregateRequest\x1a!.vswitch.v1.DumpAggregateResponse\x12<\n" +
+	"\x05Trace\x12\x18.vswitch.v1.TraceRequest\x1a\x19.vswitch.v1.TraceResponse\x12B\n" +
+	"\aPmdRxqs\x12\x1a.vswitch.v1.PmdRxqsRequest\x1a\x1b.vswitch.v1.PmdRxqsResponse\x12`\n" +
 	"\x11DumpDatapathFlows\x12$.vswitch.v1.DumpDatapathFlowsRequest\x1a%.vswitch.v1.DumpDatapathFlowsResponse\x12E\n" +
 	"\bPmdStats\x12\x1b.vswitch.v1.PmdStatsRequest\x1a\x1c.vswitch.v1.PmdStatsResponse\x12T\n" +
 	"\rPmdStatsClear\x12 .vswitch.v1.PmdStatsClearRequest\x1a!.vswitch.v1.PmdStatsClearResponseB$Z\"vswitch/proto/vswitch/v1;vswitchv1b\x06proto3"
@@ -2774,7 +3865,7 @@ func file_vswitch_v1_vswitch_proto_rawDescGZIP() []byte {
 	return file_vswitch_v1_vswitch_proto_rawDescData
 }
 
-var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(*AddBridgeRequest)(nil),          // 0: vswitch.v1.AddBridgeRequest
 	(*AddBridgeResponse)(nil),         // 1: vswitch.v1.AddBridgeResponse
@@ -2810,80 +3901,119 @@ var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(*AddFlowResponse)(nil),           // 31: vswitch.v1.AddFlowResponse
 	(*DelFlowsRequest)(nil),           // 32: vswitch.v1.DelFlowsRequest
 	(*DelFlowsResponse)(nil),          // 33: vswitch.v1.DelFlowsResponse
-	(*DumpFlowsRequest)(nil),          // 34: vswitch.v1.DumpFlowsRequest
-	(*DumpFlowsResponse)(nil),         // 35: vswitch.v1.DumpFlowsResponse
-	(*Flow)(nil),                      // 36: vswitch.v1.Flow
-	(*DumpDatapathFlowsRequest)(nil),  // 37: vswitch.v1.DumpDatapathFlowsRequest
-	(*DumpDatapathFlowsResponse)(nil), // 38: vswitch.v1.DumpDatapathFlowsResponse
-	(*DatapathFlow)(nil),              // 39: vswitch.v1.DatapathFlow
-	(*PmdStatsRequest)(nil),           // 40: vswitch.v1.PmdStatsRequest
-	(*PmdStatsResponse)(nil),          // 41: vswitch.v1.PmdStatsResponse
-	(*PmdStats)(nil),                  // 42: vswitch.v1.PmdStats
-	(*PmdStatsClearRequest)(nil),      // 43: vswitch.v1.PmdStatsClearRequest
-	(*PmdStatsClearResponse)(nil),     // 44: vswitch.v1.PmdStatsClearResponse
-	nil,                               // 45: vswitch.v1.PortSpec.OptionsEntry
-	nil,                               // 46: vswitch.v1.PortSpec.ExternalIdsEntry
-	nil,                               // 47: vswitch.v1.Port.OptionsEntry
-	(*durationpb.Duration)(nil),       // 48: google.protobuf.Duration
+	(*AddFlowsRequest)(nil),           // 34: vswitch.v1.AddFlowsRequest
+	(*AddFlowsResponse)(nil),          // 35: vswitch.v1.AddFlowsResponse
+	(*ModFlowsRequest)(nil),           // 36: vswitch.v1.ModFlowsRequest
+	(*ModFlowsResponse)(nil),          // 37: vswitch.v1.ModFlowsResponse
+	(*ReplaceFlowsRequest)(nil),       // 38: vswitch.v1.ReplaceFlowsRequest
+	(*ReplaceFlowsResponse)(nil),      // 39: vswitch.v1.ReplaceFlowsResponse
+	(*DumpFlowsRequest)(nil),          // 40: vswitch.v1.DumpFlowsRequest
+	(*DumpFlowsResponse)(nil),         // 41: vswitch.v1.DumpFlowsResponse
+	(*Flow)(nil),                      // 42: vswitch.v1.Flow
+	(*DumpPortsRequest)(nil),          // 43: vswitch.v1.DumpPortsRequest
+	(*DumpPortsResponse)(nil),         // 44: vswitch.v1.DumpPortsResponse
+	(*DumpTablesRequest)(nil),         // 45: vswitch.v1.DumpTablesRequest
+	(*DumpTablesResponse)(nil),        // 46: vswitch.v1.DumpTablesResponse
+	(*TableStats)(nil),                // 47: vswitch.v1.TableStats
+	(*DumpAggregateRequest)(nil),      // 48: vswitch.v1.DumpAggregateRequest
+	(*DumpAggregateResponse)(nil),     // 49: vswitch.v1.DumpAggregateResponse
+	(*TraceRequest)(nil),              // 50: vswitch.v1.TraceRequest
+	(*TraceResponse)(nil),             // 51: vswitch.v1.TraceResponse
+	(*TraceStep)(nil),                 // 52: vswitch.v1.TraceStep
+	(*PmdRxqsRequest)(nil),            // 53: vswitch.v1.PmdRxqsRequest
+	(*PmdRxqsResponse)(nil),           // 54: vswitch.v1.PmdRxqsResponse
+	(*Rxq)(nil),                       // 55: vswitch.v1.Rxq
+	(*DumpDatapathFlowsRequest)(nil),  // 56: vswitch.v1.DumpDatapathFlowsRequest
+	(*DumpDatapathFlowsResponse)(nil), // 57: vswitch.v1.DumpDatapathFlowsResponse
+	(*DatapathFlow)(nil),              // 58: vswitch.v1.DatapathFlow
+	(*PmdStatsRequest)(nil),           // 59: vswitch.v1.PmdStatsRequest
+	(*PmdStatsResponse)(nil),          // 60: vswitch.v1.PmdStatsResponse
+	(*PmdStats)(nil),                  // 61: vswitch.v1.PmdStats
+	(*PmdStatsClearRequest)(nil),      // 62: vswitch.v1.PmdStatsClearRequest
+	(*PmdStatsClearResponse)(nil),     // 63: vswitch.v1.PmdStatsClearResponse
+	nil,                               // 64: vswitch.v1.PortSpec.OptionsEntry
+	nil,                               // 65: vswitch.v1.PortSpec.ExternalIdsEntry
+	nil,                               // 66: vswitch.v1.Port.OptionsEntry
+	(*durationpb.Duration)(nil),       // 67: google.protobuf.Duration
 }
 var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
-	45, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
-	46, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
+	64, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
+	65, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
 	6,  // 2: vswitch.v1.AddPortRequest.port:type_name -> vswitch.v1.PortSpec
 	15, // 3: vswitch.v1.SetRequest.settings:type_name -> vswitch.v1.Setting
 	22, // 4: vswitch.v1.ShowResponse.bridges:type_name -> vswitch.v1.Bridge
 	23, // 5: vswitch.v1.Bridge.ports:type_name -> vswitch.v1.Port
-	47, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
+	66, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
 	24, // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
 	27, // 8: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
-	48, // 9: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
-	36, // 10: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
-	48, // 11: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
-	39, // 12: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
-	48, // 13: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
-	48, // 14: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
-	42, // 15: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
-	0,  // 16: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
-	2,  // 17: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
-	4,  // 18: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
-	7,  // 19: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
-	9,  // 20: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
-	11, // 21: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
-	13, // 22: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
-	16, // 23: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
-	18, // 24: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
-	20, // 25: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
-	25, // 26: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
-	28, // 27: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
-	30, // 28: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
-	32, // 29: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
-	34, // 30: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
-	37, // 31: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
-	40, // 32: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
-	43, // 33: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
-	1,  // 34: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
-	3,  // 35: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
-	5,  // 36: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
-	8,  // 37: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
-	10, // 38: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
-	12, // 39: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
-	14, // 40: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
-	17, // 41: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
-	19, // 42: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
-	21, // 43: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
-	26, // 44: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
-	29, // 45: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
-	31, // 46: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
-	33, // 47: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
-	35, // 48: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
-	38, // 49: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
-	41, // 50: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
-	44, // 51: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
-	34, // [34:52] is the sub-list for method output_type
-	16, // [16:34] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	67, // 9: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
+	42, // 10: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
+	67, // 11: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
+	23, // 12: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
+	47, // 13: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
+	52, // 14: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
+	55, // 15: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
+	58, // 16: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
+	67, // 17: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
+	67, // 18: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
+	61, // 19: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
+	0,  // 20: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
+	2,  // 21: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
+	4,  // 22: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
+	7,  // 23: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
+	9,  // 24: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
+	11, // 25: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
+	13, // 26: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
+	16, // 27: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
+	18, // 28: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
+	20, // 29: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
+	25, // 30: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
+	28, // 31: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
+	30, // 32: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
+	32, // 33: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
+	34, // 34: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
+	36, // 35: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
+	38, // 36: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
+	40, // 37: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
+	43, // 38: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
+	45, // 39: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
+	48, // 40: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
+	50, // 41: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
+	53, // 42: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
+	56, // 43: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
+	59, // 44: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
+	62, // 45: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
+	1,  // 46: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
+	3,  // 47: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
+	5,  // 48: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
+	8,  // 49: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
+	10, // 50: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
+	12, // 51: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
+	14, // 52: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
+	17, // 53: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
+	19, // 54: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
+	21, // 55: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
+	26, // 56: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
+	29, // 57: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
+	31, // 58: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
+	33, // 59: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
+	35, // 60: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
+	37, // 61: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
+	39, // 62: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
+	41, // 63: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
+	44, // 64: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
+	46, // 65: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
+	49, // 66: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
+	51, // 67: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
+	54, // 68: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
+	57, // 69: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
+	60, // 70: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
+	63, // 71: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
+	46, // [46:72] is the sub-list for method output_type
+	20, // [20:46] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_vswitch_v1_vswitch_proto_init() }
@@ -2899,7 +4029,7 @@ func file_vswitch_v1_vswitch_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vswitch_v1_vswitch_proto_rawDesc), len(file_vswitch_v1_vswitch_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   48,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,7 +47,15 @@ const (
 	Vswitch_FdbFlush_FullMethodName          = "/vswitch.v1.Vswitch/FdbFlush"
 	Vswitch_AddFlow_FullMethodName           = "/vswitch.v1.Vswitch/AddFlow"
 	Vswitch_DelFlows_FullMethodName          = "/vswitch.v1.Vswitch/DelFlows"
+	Vswitch_AddFlows_FullMethodName          = "/vswitch.v1.Vswitch/AddFlows"
+	Vswitch_ModFlows_FullMethodName          = "/vswitch.v1.Vswitch/ModFlows"
+	Vswitch_ReplaceFlows_FullMethodName      = "/vswitch.v1.Vswitch/ReplaceFlows"
 	Vswitch_DumpFlows_FullMethodName         = "/vswitch.v1.Vswitch/DumpFlows"
+	Vswitch_DumpPorts_FullMethodName         = "/vswitch.v1.Vswitch/DumpPorts"
+	Vswitch_DumpTables_FullMethodName        = "/vswitch.v1.Vswitch/DumpTables"
+	Vswitch_DumpAggregate_FullMethodName     = "/vswitch.v1.Vswitch/DumpAggregate"
+	Vswitch_Trace_FullMethodName             = "/vswitch.v1.Vswitch/Trace"
+	Vswitch_PmdRxqs_FullMethodName           = "/vswitch.v1.Vswitch/PmdRxqs"
 	Vswitch_DumpDatapathFlows_FullMethodName = "/vswitch.v1.Vswitch/DumpDatapathFlows"
 	Vswitch_PmdStats_FullMethodName          = "/vswitch.v1.Vswitch/PmdStats"
 	Vswitch_PmdStatsClear_FullMethodName     = "/vswitch.v1.Vswitch/PmdStatsClear"
@@ -90,8 +98,29 @@ type VswitchClient interface {
 	AddFlow(ctx context.Context, in *AddFlowRequest, opts ...grpc.CallOption) (*AddFlowResponse, error)
 	// DelFlows deletes the rules matching a match ("" deletes all).
 	DelFlows(ctx context.Context, in *DelFlowsRequest, opts ...grpc.CallOption) (*DelFlowsResponse, error)
+	// AddFlows adds several rules in one transaction (ovs-ofctl add-flows):
+	// if any is bad, none is added, and the error starts "flow N: " with N
+	// the 1-based index of the bad one in flows.
+	AddFlows(ctx context.Context, in *AddFlowsRequest, opts ...grpc.CallOption) (*AddFlowsResponse, error)
+	// ModFlows replaces the actions of the rules a flow's match selects.
+	ModFlows(ctx context.Context, in *ModFlowsRequest, opts ...grpc.CallOption) (*ModFlowsResponse, error)
+	// ReplaceFlows makes flows the bridge's whole rule set in one
+	// transaction (ovs-ofctl replace-flows); errors as AddFlows.
+	ReplaceFlows(ctx context.Context, in *ReplaceFlowsRequest, opts ...grpc.CallOption) (*ReplaceFlowsResponse, error)
 	// DumpFlows returns a bridge's rules in table, priority order.
 	DumpFlows(ctx context.Context, in *DumpFlowsRequest, opts ...grpc.CallOption) (*DumpFlowsResponse, error)
+	// DumpPorts returns the counters of a bridge's ports, or of one port.
+	DumpPorts(ctx context.Context, in *DumpPortsRequest, opts ...grpc.CallOption) (*DumpPortsResponse, error)
+	// DumpTables returns the OpenFlow tables that hold rules or were used.
+	DumpTables(ctx context.Context, in *DumpTablesRequest, opts ...grpc.CallOption) (*DumpTablesResponse, error)
+	// DumpAggregate sums the counters of the rules a match selects.
+	DumpAggregate(ctx context.Context, in *DumpAggregateRequest, opts ...grpc.CallOption) (*DumpAggregateResponse, error)
+	// Trace translates a packet given in flow syntax through a bridge's
+	// pipeline without forwarding it (ovs-appctl ofproto/trace).
+	Trace(ctx context.Context, in *TraceRequest, opts ...grpc.CallOption) (*TraceResponse, error)
+	// PmdRxqs says which PMD thread polls which rx queue
+	// (ovs-appctl dpif-netdev/pmd-rxq-show).
+	PmdRxqs(ctx context.Context, in *PmdRxqsRequest, opts ...grpc.CallOption) (*PmdRxqsResponse, error)
 	// DumpDatapathFlows returns the megaflows the PMDs have installed for
 	// packets received on a bridge's ports (ovs-appctl dpif/dump-flows).
 	DumpDatapathFlows(ctx context.Context, in *DumpDatapathFlowsRequest, opts ...grpc.CallOption) (*DumpDatapathFlowsResponse, error)
@@ -251,10 +280,90 @@ func (c *vswitchClient) DelFlows(ctx context.Context, in *DelFlowsRequest, opts 
 	return out, nil
 }
 
+func (c *vswitchClient) AddFlows(ctx context.Context, in *AddFlowsRequest, opts ...grpc.CallOption) (*AddFlowsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddFlowsResponse)
+	err := c.cc.Invoke(ctx, Vswitch_AddFlows_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) ModFlows(ctx context.Context, in *ModFlowsRequest, opts ...grpc.CallOption) (*ModFlowsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ModFlowsResponse)
+	err := c.cc.Invoke(ctx, Vswitch_ModFlows_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) ReplaceFlows(ctx context.Context, in *ReplaceFlowsRequest, opts ...grpc.CallOption) (*ReplaceFlowsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplaceFlowsResponse)
+	err := c.cc.Invoke(ctx, Vswitch_ReplaceFlows_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *vswitchClient) DumpFlows(ctx context.Context, in *DumpFlowsRequest, opts ...grpc.CallOption) (*DumpFlowsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DumpFlowsResponse)
 	err := c.cc.Invoke(ctx, Vswitch_DumpFlows_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) DumpPorts(ctx context.Context, in *DumpPortsRequest, opts ...grpc.CallOption) (*DumpPortsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DumpPortsResponse)
+	err := c.cc.Invoke(ctx, Vswitch_DumpPorts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) DumpTables(ctx context.Context, in *DumpTablesRequest, opts ...grpc.CallOption) (*DumpTablesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DumpTablesResponse)
+	err := c.cc.Invoke(ctx, Vswitch_DumpTables_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) DumpAggregate(ctx context.Context, in *DumpAggregateRequest, opts ...grpc.CallOption) (*DumpAggregateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DumpAggregateResponse)
+	err := c.cc.Invoke(ctx, Vswitch_DumpAggregate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) Trace(ctx context.Context, in *TraceRequest, opts ...grpc.CallOption) (*TraceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TraceResponse)
+	err := c.cc.Invoke(ctx, Vswitch_Trace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) PmdRxqs(ctx context.Context, in *PmdRxqsRequest, opts ...grpc.CallOption) (*PmdRxqsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PmdRxqsResponse)
+	err := c.cc.Invoke(ctx, Vswitch_PmdRxqs_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -328,8 +437,29 @@ type VswitchServer interface {
 	AddFlow(context.Context, *AddFlowRequest) (*AddFlowResponse, error)
 	// DelFlows deletes the rules matching a match ("" deletes all).
 	DelFlows(context.Context, *DelFlowsRequest) (*DelFlowsResponse, error)
+	// AddFlows adds several rules in one transaction (ovs-ofctl add-flows):
+	// if any is bad, none is added, and the error starts "flow N: " with N
+	// the 1-based index of the bad one in flows.
+	AddFlows(context.Context, *AddFlowsRequest) (*AddFlowsResponse, error)
+	// ModFlows replaces the actions of the rules a flow's match selects.
+	ModFlows(context.Context, *ModFlowsRequest) (*ModFlowsResponse, error)
+	// ReplaceFlows makes flows the bridge's whole rule set in one
+	// transaction (ovs-ofctl replace-flows); errors as AddFlows.
+	ReplaceFlows(context.Context, *ReplaceFlowsRequest) (*ReplaceFlowsResponse, error)
 	// DumpFlows returns a bridge's rules in table, priority order.
 	DumpFlows(context.Context, *DumpFlowsRequest) (*DumpFlowsResponse, error)
+	// DumpPorts returns the counters of a bridge's ports, or of one port.
+	DumpPorts(context.Context, *DumpPortsRequest) (*DumpPortsResponse, error)
+	// DumpTables returns the OpenFlow tables that hold rules or were used.
+	DumpTables(context.Context, *DumpTablesRequest) (*DumpTablesResponse, error)
+	// DumpAggregate sums the counters of the rules a match selects.
+	DumpAggregate(context.Context, *DumpAggregateRequest) (*DumpAggregateResponse, error)
+	// Trace translates a packet given in flow syntax through a bridge's
+	// pipeline without forwarding it (ovs-appctl ofproto/trace).
+	Trace(context.Context, *TraceRequest) (*TraceResponse, error)
+	// PmdRxqs says which PMD thread polls which rx queue
+	// (ovs-appctl dpif-netdev/pmd-rxq-show).
+	PmdRxqs(context.Context, *PmdRxqsRequest) (*PmdRxqsResponse, error)
 	// DumpDatapathFlows returns the megaflows the PMDs have installed for
 	// packets received on a bridge's ports (ovs-appctl dpif/dump-flows).
 	DumpDatapathFlows(context.Context, *DumpDatapathFlowsRequest) (*DumpDatapathFlowsResponse, error)
@@ -391,8 +521,32 @@ func (UnimplementedVswitchServer) AddFlow(context.Context, *AddFlowRequest) (*Ad
 func (UnimplementedVswitchServer) DelFlows(context.Context, *DelFlowsRequest) (*DelFlowsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DelFlows not implemented")
 }
+func (UnimplementedVswitchServer) AddFlows(context.Context, *AddFlowsRequest) (*AddFlowsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddFlows not implemented")
+}
+func (UnimplementedVswitchServer) ModFlows(context.Context, *ModFlowsRequest) (*ModFlowsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ModFlows not implemented")
+}
+func (UnimplementedVswitchServer) ReplaceFlows(context.Context, *ReplaceFlowsRequest) (*ReplaceFlowsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplaceFlows not implemented")
+}
 func (UnimplementedVswitchServer) DumpFlows(context.Context, *DumpFlowsRequest) (*DumpFlowsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DumpFlows not implemented")
+}
+func (UnimplementedVswitchServer) DumpPorts(context.Context, *DumpPortsRequest) (*DumpPortsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DumpPorts not implemented")
+}
+func (UnimplementedVswitchServer) DumpTables(context.Context, *DumpTablesRequest) (*DumpTablesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DumpTables not implemented")
+}
+func (UnimplementedVswitchServer) DumpAggregate(context.Context, *DumpAggregateRequest) (*DumpAggregateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DumpAggregate not implemented")
+}
+func (UnimplementedVswitchServer) Trace(context.Context, *TraceRequest) (*TraceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Trace not implemented")
+}
+func (UnimplementedVswitchServer) PmdRxqs(context.Context, *PmdRxqsRequest) (*PmdRxqsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PmdRxqs not implemented")
 }
 func (UnimplementedVswitchServer) DumpDatapathFlows(context.Context, *DumpDatapathFlowsRequest) (*DumpDatapathFlowsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DumpDatapathFlows not implemented")
@@ -676,6 +830,60 @@ func _Vswitch_DelFlows_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Vswitch_AddFlows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddFlowsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).AddFlows(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_AddFlows_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).AddFlows(ctx, req.(*AddFlowsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_ModFlows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ModFlowsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).ModFlows(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_ModFlows_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).ModFlows(ctx, req.(*ModFlowsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_ReplaceFlows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplaceFlowsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).ReplaceFlows(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_ReplaceFlows_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).ReplaceFlows(ctx, req.(*ReplaceFlowsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Vswitch_DumpFlows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DumpFlowsRequest)
 	if err := dec(in); err != nil {
@@ -690,6 +898,96 @@ func _Vswitch_DumpFlows_Handler(srv interface{}, ctx context.Context, dec func(i
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(VswitchServer).DumpFlows(ctx, req.(*DumpFlowsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_DumpPorts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DumpPortsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).DumpPorts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_DumpPorts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).DumpPorts(ctx, req.(*DumpPortsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_DumpTables_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DumpTablesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).DumpTables(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_DumpTables_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).DumpTables(ctx, req.(*DumpTablesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_DumpAggregate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DumpAggregateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).DumpAggregate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_DumpAggregate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).DumpAggregate(ctx, req.(*DumpAggregateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_Trace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TraceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).Trace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_Trace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).Trace(ctx, req.(*TraceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_PmdRxqs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PmdRxqsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).PmdRxqs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_PmdRxqs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).PmdRxqs(ctx, req.(*PmdRxqsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -812,8 +1110,40 @@ var Vswitch_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Vswitch_DelFlows_Handler,
 		},
 		{
+			MethodName: "AddFlows",
+			Handler:    _Vswitch_AddFlows_Handler,
+		},
+		{
+			MethodName: "ModFlows",
+			Handler:    _Vswitch_ModFlows_Handler,
+		},
+		{
+			MethodName: "ReplaceFlows",
+			Handler:    _Vswitch_ReplaceFlows_Handler,
+		},
+		{
 			MethodName: "DumpFlows",
 			Handler:    _Vswitch_DumpFlows_Handler,
+		},
+		{
+			MethodName: "DumpPorts",
+			Handler:    _Vswitch_DumpPorts_Handler,
+		},
+		{
+			MethodName: "DumpTables",
+			Handler:    _Vswitch_DumpTables_Handler,
+		},
+		{
+			MethodName: "DumpAggregate",
+			Handler:    _Vswitch_DumpAggregate_Handler,
+		},
+		{
+			MethodName: "Trace",
+			Handler:    _Vswitch_Trace_Handler,
+		},
+		{
+			MethodName: "PmdRxqs",
+			Handler:    _Vswitch_PmdRxqs_Handler,
 		},
 		{
 			MethodName: "DumpDatapathFlows",
