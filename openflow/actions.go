@@ -1,8 +1,10 @@
 package openflow
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -46,6 +48,18 @@ func init() {
 			return Action{Type: t, MAC: a}, nil
 		}
 	}
+	ipv4 := func(t ActionType) func(string, bool, bool, PortNamer) (Action, error) {
+		return func(arg string, hasArg, paren bool, _ PortNamer) (Action, error) {
+			if !hasArg || paren || strings.Contains(arg, "/") {
+				return Action{}, fmt.Errorf("needs an IPv4 address, as in %s:10.0.0.1", t)
+			}
+			v, _, err := parseMaskedIPv4(arg)
+			if err != nil {
+				return Action{}, err
+			}
+			return Action{Type: t, Value: uint64(binary.BigEndian.Uint32(v[:]))}, nil
+		}
+	}
 	actionParsers = map[string]func(string, bool, bool, PortNamer) (Action, error){
 		"normal":       noArg(Action{Type: ActNormal}),
 		"flood":        noArg(Action{Type: ActFlood}),
@@ -79,26 +93,34 @@ func init() {
 			}
 			return outputTo(p)
 		},
-		"controller": func(arg string, hasArg, paren bool, _ PortNamer) (Action, error) {
-			a := Action{Type: ActController, Value: DefaultControllerMaxLen}
-			if !hasArg {
-				return a, nil
-			}
-			if paren {
-				// controller(max_len=N) is the only key supported so far.
-				k, v, ok := strings.Cut(arg, "=")
-				if !ok || strings.TrimSpace(k) != "max_len" {
-					return Action{}, fmt.Errorf("unsupported controller argument %q (only max_len=N)", arg)
-				}
-				arg = strings.TrimSpace(v)
-			}
-			n, err := parseNum(arg, 0xffff)
-			if err != nil {
-				return Action{}, fmt.Errorf("max_len %w", err)
-			}
-			a.Value = n
-			return a, nil
+		"controller": parseController,
+		"dec_ttl":    noArg(Action{Type: ActDecTTL}),
+		"mod_nw_src": ipv4(ActModNwSrc),
+		"mod_nw_dst": ipv4(ActModNwDst),
+		"mod_nw_tos": num(ActModNwTos, 0xff, "a ToS value"),
+		"mod_nw_ecn": num(ActModNwEcn, 3, "an ECN value"),
+		"mod_nw_ttl": num(ActModNwTTL, 0xff, "a TTL"),
+		"mod_tp_src": num(ActModTpSrc, 0xffff, "a port"),
+		"mod_tp_dst": num(ActModTpDst, 0xffff, "a port"),
+		"set_tunnel": num(ActSetTunnel, ^uint64(0), "a tunnel ID"),
+		"set_tunnel64": func(arg string, hasArg, paren bool, ports PortNamer) (Action, error) {
+			a, err := num(ActSetTunnel, ^uint64(0), "a tunnel ID")(arg, hasArg, paren, ports)
+			a.Alt = true
+			return a, err
 		},
+		"write_metadata": func(arg string, hasArg, paren bool, _ PortNamer) (Action, error) {
+			if !hasArg || paren {
+				return Action{}, errors.New("needs a value, as in write_metadata:0x1/0xff")
+			}
+			v, m, err := parseMaskedNum(arg, ^uint64(0))
+			if err != nil {
+				return Action{}, err
+			}
+			return Action{Type: ActWriteMetadata, Value: v, Mask: m}, nil
+		},
+		"set_field": parseSetField,
+		"load":      parseLoad,
+		"move":      parseMove,
 		"resubmit": func(arg string, hasArg, paren bool, ports PortNamer) (Action, error) {
 			a := Action{Type: ActResubmit, Port: PortInPort, Table: TableCurrent}
 			if !hasArg {
@@ -132,6 +154,184 @@ func init() {
 			return a, nil
 		},
 	}
+}
+
+// parseController reads controller, controller:MAX_LEN and
+// controller(key=value,...) with the keys reason, max_len and id.
+func parseController(arg string, hasArg, paren bool, _ PortNamer) (Action, error) {
+	a := Action{Type: ActController, Value: DefaultControllerMaxLen}
+	if !hasArg {
+		return a, nil
+	}
+	if !paren {
+		n, err := parseNum(arg, 0xffff)
+		if err != nil {
+			return Action{}, fmt.Errorf("max_len %w", err)
+		}
+		a.Value = n
+		return a, nil
+	}
+	seen := map[string]bool{}
+	for kv := range strings.SplitSeq(arg, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		if seen[k] {
+			return Action{}, fmt.Errorf("controller argument %q given twice", k)
+		}
+		seen[k] = true
+		switch k {
+		case "max_len":
+			n, err := parseNum(v, 0xffff)
+			if err != nil {
+				return Action{}, fmt.Errorf("max_len %w", err)
+			}
+			a.Value = n
+		case "id":
+			n, err := parseNum(v, 0xffff)
+			if err != nil {
+				return Action{}, fmt.Errorf("id %w", err)
+			}
+			a.Value2 = n
+		case "reason":
+			r := -1
+			for i, n := range reasonNames {
+				if n == v {
+					r = i
+				}
+			}
+			if r < 0 {
+				return Action{}, fmt.Errorf("unknown controller reason %q (no_match, action, invalid_ttl, action_set, group, packet_out)", v)
+			}
+			a.Reason = ControllerReason(r)
+		default:
+			return Action{}, fmt.Errorf("unsupported controller argument %q (reason, max_len, id)", strings.TrimSpace(kv))
+		}
+	}
+	return a, nil
+}
+
+// cutArrow splits "A->B" at its last "->".
+func cutArrow(s string) (string, string, bool) {
+	i := strings.LastIndex(s, "->")
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+2:], true
+}
+
+// parseSetField reads set_field:VALUE[/MASK]->FIELD.
+func parseSetField(arg string, hasArg, paren bool, ports PortNamer) (Action, error) {
+	vs, fs, ok := cutArrow(arg)
+	if !hasArg || paren || !ok {
+		return Action{}, errors.New("needs a value and a field, as in set_field:10.0.0.1->ip_dst")
+	}
+	f, known := FieldByName(fs)
+	if !known {
+		return Action{}, fmt.Errorf("unknown field %q", fs)
+	}
+	if !f.Writable() {
+		return Action{}, fmt.Errorf("%s is read-only", f)
+	}
+	vh, vl, mh, ml, err := parseFieldValue(f, vs, ports)
+	if err != nil {
+		return Action{}, fmt.Errorf("%s value %q: %w", f, vs, err)
+	}
+	return Action{Type: ActSetField, Field: f, Value: vl, Value2: vh, Mask: ml, Mask2: mh}, nil
+}
+
+// parseLoad reads load:VALUE->DST[start..end].
+func parseLoad(arg string, hasArg, paren bool, _ PortNamer) (Action, error) {
+	vs, ds, ok := cutArrow(arg)
+	if !hasArg || paren || !ok {
+		return Action{}, errors.New("needs a value and a destination, as in load:0x1->NXM_NX_REG0[0..15]")
+	}
+	f, ofs, n, err := parseSubfield(ds)
+	if err != nil {
+		return Action{}, err
+	}
+	if !f.Writable() {
+		return Action{}, fmt.Errorf("%s is read-only", f)
+	}
+	vh, vl, err := parseNum128(vs)
+	if err != nil {
+		return Action{}, fmt.Errorf("value %q: %w", vs, err)
+	}
+	if h, l := widthMask(n); vh&^h != 0 || vl&^l != 0 {
+		return Action{}, fmt.Errorf("value %s does not fit in %d bits", vs, n)
+	}
+	return Action{Type: ActLoad, Field: f, Ofs: uint8(ofs), NBits: uint8(n), Value: vl, Value2: vh}, nil
+}
+
+// parseMove reads move:SRC[start..end]->DST[start..end].
+func parseMove(arg string, hasArg, paren bool, _ PortNamer) (Action, error) {
+	ss, ds, ok := cutArrow(arg)
+	if !hasArg || paren || !ok {
+		return Action{}, errors.New("needs a source and a destination, as in move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[]")
+	}
+	sf, sofs, sn, err := parseSubfield(ss)
+	if err != nil {
+		return Action{}, err
+	}
+	df, dofs, dn, err := parseSubfield(ds)
+	if err != nil {
+		return Action{}, err
+	}
+	if !df.Writable() {
+		return Action{}, fmt.Errorf("%s is read-only", df)
+	}
+	if sn != dn {
+		return Action{}, fmt.Errorf("source is %d bits wide but destination is %d bits", sn, dn)
+	}
+	return Action{Type: ActMove, SrcField: sf, SrcOfs: uint8(sofs), Field: df, Ofs: uint8(dofs), NBits: uint8(dn)}, nil
+}
+
+// parseNum128 reads a decimal number of up to 64 bits or a 0x-prefixed
+// hexadecimal one of up to 128.
+func parseNum128(s string) (hi, lo uint64, err error) {
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		h := strings.TrimLeft(s[2:], "0")
+		if len(h) > 32 {
+			return 0, 0, errors.New("wider than 128 bits")
+		}
+		if len(h) > 16 {
+			if hi, err = parseNum("0x"+h[:len(h)-16], ^uint64(0)); err != nil {
+				return 0, 0, err
+			}
+			h = h[len(h)-16:]
+		}
+		if h == "" {
+			h = "0"
+		}
+		lo, err = parseNum("0x"+h, ^uint64(0))
+		return hi, lo, err
+	}
+	lo, err = parseNum(s, ^uint64(0))
+	return 0, lo, err
+}
+
+// checkAction validates an action against the rule's match: the fields
+// set_field, load and move touch must have their prerequisites matched,
+// as OVS requires.
+func checkAction(a *Action, m *Match) error {
+	switch a.Type {
+	case ActSetField, ActLoad:
+		return a.Field.CheckPrereq(m)
+	case ActMove:
+		if err := a.SrcField.CheckPrereq(m); err != nil {
+			return err
+		}
+		return a.Field.CheckPrereq(m)
+	case ActModNwTos:
+		if a.Value&3 != 0 {
+			return errors.New("the two low (ECN) bits must be zero; set them with mod_nw_ecn")
+		}
+	case ActSetTunnel:
+		// set_tunnel with a value that needs more than 32 bits is
+		// set_tunnel64, and prints so.
+		if a.Value > 0xffffffff {
+			a.Alt = true
+		}
+	}
+	return nil
 }
 
 // cutUnquoted is strings.Cut at the first sep outside double quotes.
@@ -181,8 +381,9 @@ func outputTo(p uint32) (Action, error) {
 }
 
 // parseActions parses the text after "actions=". table is the flow's
-// table, which a goto_table must lie beyond.
-func parseActions(s string, ports PortNamer, table uint8) ([]Action, error) {
+// table, which a goto_table must lie beyond; m is its match, against which
+// the prerequisites of set_field, load and move are checked.
+func parseActions(s string, ports PortNamer, table uint8, m *Match) ([]Action, error) {
 	var acts []Action
 	drop := false
 	sc := scanner{s: s}
@@ -207,6 +408,9 @@ func parseActions(s string, ports PortNamer, table uint8) ([]Action, error) {
 		}
 		if a.Type == ActGotoTable && a.Table <= table {
 			return nil, fmt.Errorf("invalid action %q: goto_table must name a later table than %d", tok, table)
+		}
+		if err := checkAction(&a, m); err != nil {
+			return nil, fmt.Errorf("invalid action %q: %w", tok, err)
 		}
 		acts = append(acts, a)
 	}
@@ -329,8 +533,68 @@ func appendAction(b []byte, a *Action, ports PortNamer) []byte {
 	case ActNormal, ActFlood, ActAll, ActLocal, ActInPort:
 		return append(b, a.Type.String()...)
 	case ActController:
-		b = append(b, "CONTROLLER:"...)
+		if a.Reason == ReasonAction && a.Value2 == 0 {
+			b = append(b, "CONTROLLER:"...)
+			return strconv.AppendUint(b, a.Value, 10)
+		}
+		b = append(b, "controller("...)
+		if a.Reason != ReasonAction {
+			b = append(b, "reason="...)
+			b = append(b, a.Reason.String()...)
+			b = append(b, ',')
+		}
+		if a.Value != DefaultControllerMaxLen {
+			b = append(b, "max_len="...)
+			b = strconv.AppendUint(b, a.Value, 10)
+			b = append(b, ',')
+		}
+		if a.Value2 != 0 {
+			b = append(b, "id="...)
+			b = strconv.AppendUint(b, a.Value2, 10)
+			b = append(b, ',')
+		}
+		b[len(b)-1] = ')'
+		return b
+	case ActModNwSrc, ActModNwDst:
+		b = append(b, a.Type.String()...)
+		b = append(b, ':')
+		return netip.AddrFrom4([4]byte{byte(a.Value >> 24), byte(a.Value >> 16), byte(a.Value >> 8), byte(a.Value)}).AppendTo(b)
+	case ActModNwTos, ActModNwEcn, ActModNwTTL, ActModTpSrc, ActModTpDst:
+		b = append(b, a.Type.String()...)
+		b = append(b, ':')
 		return strconv.AppendUint(b, a.Value, 10)
+	case ActDecTTL:
+		return append(b, "dec_ttl"...)
+	case ActSetTunnel:
+		if a.Alt {
+			b = append(b, "set_tunnel64:"...)
+		} else {
+			b = append(b, "set_tunnel:"...)
+		}
+		return appendCHex(b, a.Value)
+	case ActWriteMetadata:
+		b = append(b, "write_metadata:"...)
+		b = appendCHex(b, a.Value)
+		if a.Mask != ^uint64(0) {
+			b = append(b, '/')
+			b = appendCHex(b, a.Mask)
+		}
+		return b
+	case ActSetField:
+		b = append(b, "set_field:"...)
+		b = appendFieldValue(b, a.Field, a.Value2, a.Value, a.Mask2, a.Mask, ports)
+		b = append(b, "->"...)
+		return append(b, a.Field.String()...)
+	case ActLoad:
+		b = append(b, "load:"...)
+		b = appendHex128(b, a.Value2, a.Value)
+		b = append(b, "->"...)
+		return appendSubfield(b, a.Field, int(a.Ofs), int(a.NBits))
+	case ActMove:
+		b = append(b, "move:"...)
+		b = appendSubfield(b, a.SrcField, int(a.SrcOfs), int(a.NBits))
+		b = append(b, "->"...)
+		return appendSubfield(b, a.Field, int(a.Ofs), int(a.NBits))
 	case ActModVlanVid, ActModVlanPcp:
 		b = append(b, a.Type.String()...)
 		b = append(b, ':')
@@ -366,4 +630,18 @@ func appendAction(b []byte, a *Action, ports PortNamer) []byte {
 		return strconv.AppendUint(b, uint64(a.Table), 10)
 	}
 	return append(b, a.Type.String()...)
+}
+
+// appendHex128 prints a value of up to 128 bits like C's "%#x".
+func appendHex128(b []byte, hi, lo uint64) []byte {
+	if hi == 0 {
+		return appendCHex(b, lo)
+	}
+	b = append(b, "0x"...)
+	b = strconv.AppendUint(b, hi, 16)
+	l := strconv.FormatUint(lo, 16)
+	for i := len(l); i < 16; i++ {
+		b = append(b, '0')
+	}
+	return append(b, l...)
 }

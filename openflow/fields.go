@@ -47,6 +47,10 @@ const (
 	preSCTP
 	preICMPAny // icmp_type: ICMP or ICMPv6
 	preICMP6   // icmpv6_type
+	preICMP4   // set_field to icmp_type: ICMP over IPv4
+	preND      // nd_target: ICMPv6 neighbour solicitation or advertisement
+	preNDSol   // nd_sll: ICMPv6 neighbour solicitation
+	preNDAdv   // nd_tll: ICMPv6 neighbour advertisement
 )
 
 func (p prereq) check(m *Match, name string) error {
@@ -91,6 +95,27 @@ func (p prereq) check(m *Match, name string) error {
 		need = "icmp or icmp6 (nw_proto=1/58)"
 	case preICMP6:
 		ok, need = ip6 && proto == flowtable.IPProtoICMP6, "icmp6 (dl_type=0x86dd,nw_proto=58)"
+	case preICMP4:
+		ok, need = ip4 && proto == flowtable.IPProtoICMP, "icmp (dl_type=0x0800,nw_proto=1)"
+	case preND, preNDSol, preNDAdv:
+		// As in OVS: the ICMPv6 type must be matched exactly and the
+		// code, if matched, must be zero.
+		t := -1
+		if m.Mask.TpSrc == 0xffff {
+			t = int(m.Key.TpSrc)
+		}
+		ok = ip6 && proto == flowtable.IPProtoICMP6 && m.Key.TpDst&m.Mask.TpDst == 0
+		switch p {
+		case preND:
+			ok = ok && (t == 135 || t == 136)
+			need = "icmp6 with icmp_type=135 or icmp_type=136 (neighbor discovery)"
+		case preNDSol:
+			ok = ok && t == 135
+			need = "icmp6 with icmp_type=135 (neighbor solicitation)"
+		case preNDAdv:
+			ok = ok && t == 136
+			need = "icmp6 with icmp_type=136 (neighbor advertisement)"
+		}
 	}
 	if ok {
 		return nil
@@ -265,7 +290,197 @@ func init() {
 		"tun_dst":      {preNone, tun4(func(m *Match) (*[4]byte, *[4]byte) { return &m.Key.TunDst, &m.Mask.TunDst })},
 		"tun_ipv4_src": {preNone, tun4(func(m *Match) (*[4]byte, *[4]byte) { return &m.Key.TunSrc, &m.Mask.TunSrc })},
 		"tun_ipv4_dst": {preNone, tun4(func(m *Match) (*[4]byte, *[4]byte) { return &m.Key.TunDst, &m.Mask.TunDst })},
+
+		"ip_frag":   {preIPAny, parseFragMatch},
+		"nw_frag":   {preIPAny, parseFragMatch},
+		"tcp_flags": {preTCP, parseTCPFlagsMatch},
+		"nd_target": {preND, ip6(func(m *Match) (*[16]byte, *[16]byte) { return &m.Key.NDTarget, &m.Mask.NDTarget })},
+		"nd_sll":    {preNDSol, mac(sha)},
+		"nd_tll":    {preNDAdv, mac(tha)},
+		"metadata": {preNone, func(m *Match, v string, _ PortNamer) error {
+			n, mask, err := parseMaskedNum(v, ^uint64(0))
+			if err != nil {
+				return err
+			}
+			m.Meta.Metadata, m.MetaMask.Metadata = n, mask
+			return nil
+		}},
 	}
+	for i := range 16 {
+		fields["reg"+itoa(uint64(i))] = fieldSpec{preNone, func(m *Match, v string, _ PortNamer) error {
+			n, mask, err := parseMaskedNum(v, 0xffffffff)
+			if err != nil {
+				return err
+			}
+			m.Meta.Regs[i], m.MetaMask.Regs[i] = uint32(n), uint32(mask)
+			return nil
+		}}
+	}
+}
+
+func parseFragMatch(m *Match, v string, _ PortNamer) error {
+	val, mask, err := parseFrag(v)
+	if err != nil {
+		return err
+	}
+	m.Key.NwFrag, m.Mask.NwFrag = val, mask
+	return nil
+}
+
+func parseTCPFlagsMatch(m *Match, v string, _ PortNamer) error {
+	val, mask, err := parseTCPFlags(v)
+	if err != nil {
+		return err
+	}
+	m.Key.TCPFlags, m.Mask.TCPFlags = val, mask
+	return nil
+}
+
+// parseFrag reads an ip_frag value: no (not a fragment), yes (a
+// fragment), first (the first fragment), later (a later fragment) or
+// not_later (not a fragment, or the first).
+func parseFrag(s string) (val, mask uint8, err error) {
+	const any, later = flowtable.FragAny, flowtable.FragLater
+	switch s {
+	case "no":
+		return 0, any | later, nil
+	case "yes":
+		return any, any, nil
+	case "first":
+		return any, any | later, nil
+	case "later":
+		return any | later, any | later, nil
+	case "not_later":
+		return 0, later, nil
+	}
+	return 0, 0, errors.New("must be no, yes, first, later or not_later")
+}
+
+// fragName is parseFrag's inverse, as OVS prints nw_frag.
+func fragName(val, mask uint8) string {
+	const any, later = flowtable.FragAny, flowtable.FragLater
+	switch mask & (any | later) {
+	case any | later:
+		switch val & (any | later) {
+		case 0:
+			return "no"
+		case any:
+			return "first"
+		case any | later:
+			return "later"
+		}
+		return "<error>"
+	case any:
+		if val&any != 0 {
+			return "yes"
+		}
+		return "no"
+	case later:
+		if val&later != 0 {
+			return "later"
+		}
+		return "not_later"
+	}
+	return ""
+}
+
+// tcpFlagNames are the 12 TCP flag bits, least significant first, named
+// as OVS names them (the three reserved bits by their value).
+var tcpFlagNames = [12]string{"fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr", "ns", "[200]", "[400]", "[800]"}
+
+const tcpFlagsMask = 0x0fff
+
+// parseTCPFlags reads a tcp_flags value in any of OVS's forms: a number
+// with an optional mask (0x012/0x0fff), flags to be set and cleared
+// (+syn-ack: syn set, ack clear, the rest ignored), or a list of flags
+// that must be exactly the ones set (syn|ack).
+func parseTCPFlags(s string) (val, mask uint16, err error) {
+	if s == "" {
+		return 0, 0, errors.New("empty TCP flags")
+	}
+	if s[0] >= '0' && s[0] <= '9' {
+		v, m, err := parseMaskedNum(s, tcpFlagsMask)
+		return uint16(v), uint16(m), err
+	}
+	flag := func(name string) (uint16, error) {
+		for i, n := range tcpFlagNames {
+			if n == name {
+				return 1 << i, nil
+			}
+		}
+		return 0, fmt.Errorf("unknown TCP flag %q", name)
+	}
+	if s[0] == '+' || s[0] == '-' {
+		for len(s) > 0 {
+			set := s[0] == '+'
+			if !set && s[0] != '-' {
+				return 0, 0, fmt.Errorf("expected + or - before %q", s)
+			}
+			s = s[1:]
+			end := strings.IndexAny(s, "+-")
+			if end < 0 {
+				end = len(s)
+			}
+			bit, err := flag(s[:end])
+			if err != nil {
+				return 0, 0, err
+			}
+			if mask&bit != 0 {
+				return 0, 0, fmt.Errorf("TCP flag %q given twice", s[:end])
+			}
+			mask |= bit
+			if set {
+				val |= bit
+			}
+			s = s[end:]
+		}
+		return val, mask, nil
+	}
+	for name := range strings.SplitSeq(s, "|") {
+		bit, err := flag(name)
+		if err != nil {
+			return 0, 0, err
+		}
+		val |= bit
+	}
+	return val, tcpFlagsMask, nil
+}
+
+// appendTCPFlags prints TCP flags as OVS does: "syn|ack" (or "0") under
+// the full mask, else the matched bits as +flag/-flag, lowest first.
+func appendTCPFlags(b []byte, val, mask uint16) []byte {
+	mask &= tcpFlagsMask
+	if mask == tcpFlagsMask {
+		if val&mask == 0 {
+			return append(b, '0')
+		}
+		first := true
+		for i, n := range tcpFlagNames {
+			if val&(1<<i) != 0 {
+				if !first {
+					b = append(b, '|')
+				}
+				b = append(b, n...)
+				first = false
+			}
+		}
+		return b
+	}
+	if mask == 0 {
+		return append(b, "0/0"...)
+	}
+	for i, n := range tcpFlagNames {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		if val&(1<<i) != 0 {
+			b = append(b, '+')
+		} else {
+			b = append(b, '-')
+		}
+		b = append(b, n...)
+	}
+	return b
 }
 
 func parseDlType(m *Match, v string, _ PortNamer) error {

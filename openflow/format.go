@@ -33,6 +33,14 @@ func (f *Flow) String() string {
 		b = strconv.AppendUint(b, uint64(f.HardTimeout), 10)
 		b = append(b, ',')
 	}
+	if f.Importance != 0 {
+		b = append(b, "importance="...)
+		b = strconv.AppendUint(b, uint64(f.Importance), 10)
+		b = append(b, ',')
+	}
+	if f.SendFlowRem {
+		b = append(b, "send_flow_rem,"...)
+	}
 	n := len(b)
 	b = appendMatch(b, &f.Match, int(f.Priority), nil)
 	if len(b) > n {
@@ -120,6 +128,20 @@ func appendMatch(b []byte, m *Match, priority int, ports PortNamer) []byte {
 	}
 	isARP := dl == flowtable.EthTypeARP || dl == flowtable.EthTypeRARP
 
+	for i, r := range m.MetaMask.Regs {
+		if r != 0 {
+			b = append(b, "reg"...)
+			b = strconv.AppendInt(b, int64(i), 10)
+			b = append(b, '=')
+			b = appendCHex(b, uint64(m.Meta.Regs[i]))
+			if r != ^uint32(0) {
+				b = append(b, '/')
+				b = appendCHex(b, uint64(r))
+			}
+			b = append(b, ',')
+		}
+	}
+
 	if mk.TunID != 0 {
 		b = append(b, "tun_id="...)
 		b = appendCHex(b, k.TunID)
@@ -131,6 +153,16 @@ func appendMatch(b []byte, m *Match, priority int, ports PortNamer) []byte {
 	}
 	b = appendIPv4Masked(b, "tun_src", k.TunSrc, mk.TunSrc)
 	b = appendIPv4Masked(b, "tun_dst", k.TunDst, mk.TunDst)
+
+	if mm := m.MetaMask.Metadata; mm != 0 {
+		b = append(b, "metadata="...)
+		b = appendCHex(b, m.Meta.Metadata)
+		if mm != ^uint64(0) {
+			b = append(b, '/')
+			b = appendCHex(b, mm)
+		}
+		b = append(b, ',')
+	}
 
 	if mk.InPort != 0 {
 		b = append(b, "in_port="...)
@@ -183,10 +215,10 @@ func appendMatch(b []byte, m *Match, priority int, ports PortNamer) []byte {
 		b = appendIPv6Masked(b, "ipv6_dst", k.NwDst, mk.NwDst)
 		if mk.IPv6Label != 0 {
 			b = append(b, "ipv6_label="...)
-			b = appendCHex(b, uint64(k.IPv6Label))
+			b = appendHex20(b, k.IPv6Label)
 			if mk.IPv6Label != 0xfffff {
 				b = append(b, '/')
-				b = appendCHex(b, uint64(mk.IPv6Label))
+				b = appendHex20(b, mk.IPv6Label)
 			}
 			b = append(b, ',')
 		}
@@ -226,17 +258,30 @@ func appendMatch(b []byte, m *Match, priority int, ports PortNamer) []byte {
 		b = strconv.AppendUint(b, uint64(k.NwTTL), 10)
 		b = append(b, ',')
 	}
+	if mk.NwFrag&3 != 0 {
+		b = append(b, "nw_frag="...)
+		b = append(b, fragName(k.NwFrag, mk.NwFrag)...)
+		b = append(b, ',')
+	}
 
 	switch {
 	case dl == flowtable.EthTypeIPv4 && k.NwProto == flowtable.IPProtoICMP:
 		b = appendBE16Masked(b, "icmp_type", k.TpSrc, mk.TpSrc)
 		b = appendBE16Masked(b, "icmp_code", k.TpDst, mk.TpDst)
 	case dl == flowtable.EthTypeIPv6 && k.NwProto == flowtable.IPProtoICMP6:
-		b = appendBE16Masked(b, "icmpv6_type", k.TpSrc, mk.TpSrc)
-		b = appendBE16Masked(b, "icmpv6_code", k.TpDst, mk.TpDst)
+		b = appendBE16Masked(b, "icmp_type", k.TpSrc, mk.TpSrc)
+		b = appendBE16Masked(b, "icmp_code", k.TpDst, mk.TpDst)
+		b = appendIPv6Masked(b, "nd_target", k.NDTarget, mk.NDTarget)
+		b = appendMACMasked(b, "nd_sll", k.ArpSha, mk.ArpSha)
+		b = appendMACMasked(b, "nd_tll", k.ArpTha, mk.ArpTha)
 	default:
 		b = appendBE16Masked(b, "tp_src", k.TpSrc, mk.TpSrc)
 		b = appendBE16Masked(b, "tp_dst", k.TpDst, mk.TpDst)
+	}
+	if (dl == flowtable.EthTypeIPv4 || dl == flowtable.EthTypeIPv6) && proto == flowtable.IPProtoTCP && mk.TCPFlags&tcpFlagsMask != 0 {
+		b = append(b, "tcp_flags="...)
+		b = appendTCPFlags(b, k.TCPFlags, mk.TCPFlags)
+		b = append(b, ',')
 	}
 
 	if len(b) > start && b[len(b)-1] == ',' {
@@ -252,6 +297,12 @@ func appendCHex(b []byte, v uint64) []byte {
 	}
 	b = append(b, "0x"...)
 	return strconv.AppendUint(b, v, 16)
+}
+
+// appendHex20 prints "0x%05x", as OVS prints IPv6 flow labels.
+func appendHex20(b []byte, v uint32) []byte {
+	const hex = "0123456789abcdef"
+	return append(b, '0', 'x', hex[v>>16&15], hex[v>>12&15], hex[v>>8&15], hex[v>>4&15], hex[v&15])
 }
 
 // appendHex16 prints "0x%04x".
@@ -325,14 +376,20 @@ func cidrLen(mask []byte) int {
 }
 
 func appendIPv4Masked(b []byte, name string, v, mask [4]byte) []byte {
-	m := binary.BigEndian.Uint32(mask[:])
-	if m == 0 {
+	if mask == ([4]byte{}) {
 		return b
 	}
 	b = append(b, name...)
 	b = append(b, '=')
+	b = appendIPv4Value(b, v, mask)
+	return append(b, ',')
+}
+
+// appendIPv4Value prints a.b.c.d, with /N or /m.m.m.m unless the mask is
+// all ones.
+func appendIPv4Value(b []byte, v, mask [4]byte) []byte {
 	b = netip.AddrFrom4(v).AppendTo(b)
-	if m != ^uint32(0) {
+	if binary.BigEndian.Uint32(mask[:]) != ^uint32(0) {
 		b = append(b, '/')
 		if n := cidrLen(mask[:]); n >= 0 {
 			b = strconv.AppendInt(b, int64(n), 10)
@@ -340,7 +397,7 @@ func appendIPv4Masked(b []byte, name string, v, mask [4]byte) []byte {
 			b = netip.AddrFrom4(mask).AppendTo(b)
 		}
 	}
-	return append(b, ',')
+	return b
 }
 
 func appendIPv6Masked(b []byte, name string, v, mask [16]byte) []byte {
@@ -349,6 +406,11 @@ func appendIPv6Masked(b []byte, name string, v, mask [16]byte) []byte {
 	}
 	b = append(b, name...)
 	b = append(b, '=')
+	b = appendIPv6Value(b, v, mask)
+	return append(b, ',')
+}
+
+func appendIPv6Value(b []byte, v, mask [16]byte) []byte {
 	b = netip.AddrFrom16(v).AppendTo(b)
 	if n := cidrLen(mask[:]); n != 128 {
 		b = append(b, '/')
@@ -358,7 +420,7 @@ func appendIPv6Masked(b []byte, name string, v, mask [16]byte) []byte {
 			b = netip.AddrFrom16(mask).AppendTo(b)
 		}
 	}
-	return append(b, ',')
+	return b
 }
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }

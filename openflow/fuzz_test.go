@@ -9,6 +9,9 @@ func FuzzParseFlow(f *testing.F) {
 	for _, s := range roundTripFlows {
 		f.Add(s)
 	}
+	for _, s := range corpusFlows(f) {
+		f.Add(s)
+	}
 	for _, s := range []string{
 		"priority=0 actions=NORMAL",
 		"tp_dst=80,tcp,actions=drop",
@@ -32,6 +35,9 @@ func FuzzParseFlow(f *testing.F) {
 		}
 		if !g.Equal(fl) {
 			t.Fatalf("%q: String() = %q parses to a different flow:\n%+v\n%+v", s, text, fl, g)
+		}
+		if again := g.String(); again != text {
+			t.Fatalf("%q: printing is not stable: %q then %q", s, text, again)
 		}
 		d := dumpForm(fl, testPorts)
 		h, err := ParseFlow(d, testPorts)

@@ -51,7 +51,7 @@ func TestPrintCanonical(t *testing.T) {
 		{"arp,nw_proto=1,arp_tha=00:00:00:00:00:00,actions=ALL", "arp,arp_op=1,arp_tha=00:00:00:00:00:00", "ALL", ""},
 		{"rarp,arp_sha=0a:0b:0c:0d:0e:0f,actions=LOCAL", "rarp,arp_sha=0a:0b:0c:0d:0e:0f", "LOCAL", ""},
 		{"icmp,icmp_type=8,icmp_code=0,actions=IN_PORT", "icmp,icmp_type=8,icmp_code=0", "IN_PORT", ""},
-		{"icmp6,icmp_type=135,ipv6_dst=fe80::1,actions=controller", "icmp6,ipv6_dst=fe80::1,icmpv6_type=135", "CONTROLLER:65535", ""},
+		{"icmp6,icmp_type=135,ipv6_dst=fe80::1,actions=controller", "icmp6,ipv6_dst=fe80::1,icmp_type=135", "CONTROLLER:65535", ""},
 		{"ipv6,ipv6_src=2001:db8::/32,ipv6_label=0x12345,actions=output:1", "ipv6,ipv6_src=2001:db8::/32,ipv6_label=0x12345", "output:1", ""},
 		{"tcp6,tp_src=0x0400/0xfc00,actions=1", "tcp6,tp_src=0x0400/0xfc00", "output:1", ""},
 		{"sctp,sctp_dst=9,actions=1", "sctp,tp_dst=9", "output:1", ""},
@@ -374,7 +374,7 @@ func TestErrors(t *testing.T) {
 		{"actions=drop,NORMAL", `"drop" must not be accompanied by any other action`},
 		{"actions=goto_table:2,NORMAL", `goto_table must be the last action, but "NORMAL" follows it`},
 		{"table=3,actions=goto_table:2", `invalid action "goto_table:2": goto_table must name a later table than 3`},
-		{"actions=controller(userdata=1)", `invalid action "controller(userdata=1)": unsupported controller argument "userdata=1" (only max_len=N)`},
+		{"actions=controller(userdata=1)", `invalid action "controller(userdata=1)": unsupported controller argument "userdata=1" (reason, max_len, id)`},
 		{`in_port="vm1,actions=drop`, `unterminated quoted string "vm1,actions=drop`},
 	}
 	for _, c := range cases {
@@ -465,6 +465,12 @@ func dumpForm(f *Flow, ports PortNamer) string {
 	}
 	if f.HardTimeout != 0 {
 		b.WriteString("hard_timeout=" + itoa(uint64(f.HardTimeout)) + ", ")
+	}
+	if f.Importance != 0 {
+		b.WriteString("importance=" + itoa(uint64(f.Importance)) + ", ")
+	}
+	if f.SendFlowRem {
+		b.WriteString("send_flow_rem, ")
 	}
 	b.WriteString("idle_age=3, ")
 	b.WriteString(f.MatchString(ports))

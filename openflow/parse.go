@@ -32,7 +32,11 @@ func ParseFlow(s string, ports PortNamer) (*Flow, error) {
 	if r.hard >= 0 {
 		f.HardTimeout = uint16(r.hard)
 	}
-	f.Actions, err = parseActions(r.actions, ports, f.Table)
+	if r.importance >= 0 {
+		f.Importance = uint16(r.importance)
+	}
+	f.SendFlowRem = r.sendFlowRem
+	f.Actions, err = parseActions(r.actions, ports, f.Table, &f.Match)
 	if err != nil {
 		return nil, err
 	}
@@ -43,19 +47,66 @@ func ParseFlow(s string, ports PortNamer) (*Flow, error) {
 // fields plus optional table, priority (for --strict) and cookie=V/M. table
 // and priority are -1 when absent. A cookie without a mask selects that
 // exact cookie (cookieMask all ones); without cookie= cookieMask is 0, which
-// selects every cookie. Actions and timeouts are not allowed.
+// selects every cookie. Actions and timeouts are not allowed. It is
+// ParseFilter without out_port (which it accepts and drops).
 func ParseMatch(s string, ports PortNamer) (m Match, table int, priority int, cookie uint64, cookieMask uint64, err error) {
-	r, err := parse(s, ports, false)
+	f, err := ParseFilter(s, ports)
 	if err != nil {
 		return Match{}, -1, -1, 0, 0, err
 	}
-	return r.match, r.table, r.priority, r.cookie, r.cookieMask, nil
+	return f.Match, f.Table, f.Priority, f.Cookie, f.CookieMask, nil
+}
+
+// Filter is the flow selection of del-flows, mod-flows and dump-flows.
+type Filter struct {
+	Match    Match
+	Table    int // -1: every table
+	Priority int // -1: not given (the default priority for --strict)
+	// Cookie and CookieMask select flows whose cookie&CookieMask ==
+	// Cookie; CookieMask 0 (no cookie=) selects every flow.
+	Cookie, CookieMask uint64
+	// OutPort selects flows with an output to that OpenFlow port (see
+	// Flow.OutputsTo); PortNone, the default, selects every flow.
+	OutPort uint32
+}
+
+// Selects reports whether flow f is selected: with strict, its match and
+// priority must equal the filter's (the default priority if none was
+// given); otherwise the filter's match must cover f's. Table, cookie and
+// out_port apply either way.
+func (s *Filter) Selects(f *Flow, strict bool) bool {
+	if s.Table >= 0 && int(f.Table) != s.Table || f.Cookie&s.CookieMask != s.Cookie || !f.OutputsTo(s.OutPort) {
+		return false
+	}
+	if strict {
+		prio := s.Priority
+		if prio < 0 {
+			prio = DefaultPriority
+		}
+		return int(f.Priority) == prio && s.Match.Equal(f.Match)
+	}
+	return s.Match.Covers(f.Match)
+}
+
+// ParseFilter parses the flow selection of del-flows, mod-flows and
+// dump-flows: match fields plus optional table, priority, cookie=V/M and
+// out_port=PORT.
+func ParseFilter(s string, ports PortNamer) (Filter, error) {
+	r, err := parse(s, ports, false)
+	if err != nil {
+		return Filter{Table: -1, Priority: -1, OutPort: PortNone}, err
+	}
+	return Filter{Match: r.match, Table: r.table, Priority: r.priority,
+		Cookie: r.cookie, CookieMask: r.cookieMask, OutPort: r.outPort}, nil
 }
 
 type parseResult struct {
 	match              Match
 	table, priority    int // -1: absent
 	idle, hard         int // -1: absent
+	importance         int // -1: absent
+	sendFlowRem        bool
+	outPort            uint32
 	cookie, cookieMask uint64
 	actions            string
 }
@@ -68,7 +119,7 @@ type used struct {
 }
 
 func parse(s string, ports PortNamer, add bool) (*parseResult, error) {
-	r := &parseResult{table: -1, priority: -1, idle: -1, hard: -1}
+	r := &parseResult{table: -1, priority: -1, idle: -1, hard: -1, importance: -1, outPort: PortNone}
 	var uses []used
 	haveActions := false
 	sc := scanner{s: s}
@@ -108,6 +159,16 @@ func parse(s string, ports PortNamer, add bool) (*parseResult, error) {
 			}
 			continue
 		}
+		if key == "send_flow_rem" {
+			if hasVal {
+				return nil, fmt.Errorf("%q takes no value in %q", key, tok)
+			}
+			if !add {
+				return nil, fmt.Errorf("%s is not allowed here: %q", key, tok)
+			}
+			r.sendFlowRem = true
+			continue
+		}
 		if !hasVal {
 			if _, ok := fields[key]; ok || isFlowAttr(key) {
 				return nil, fmt.Errorf("missing value for %q", key)
@@ -130,6 +191,24 @@ func parse(s string, ports PortNamer, add bool) (*parseResult, error) {
 				return nil, bad(err)
 			}
 			r.priority = int(v)
+		case "importance":
+			if !add {
+				return nil, fmt.Errorf("%s is not allowed here: %q", key, tok)
+			}
+			v, err := parseNum(val, 0xffff)
+			if err != nil {
+				return nil, bad(err)
+			}
+			r.importance = int(v)
+		case "out_port":
+			if add {
+				return nil, fmt.Errorf("out_port is only allowed when selecting flows (del-flows, dump-flows): %q", tok)
+			}
+			p, err := parsePort(val, ports)
+			if err != nil {
+				return nil, bad(err)
+			}
+			r.outPort = p
 		case "idle_timeout", "hard_timeout":
 			if !add {
 				return nil, fmt.Errorf("%s is not allowed here: %q", key, tok)
@@ -187,7 +266,7 @@ func parse(s string, ports PortNamer, add bool) (*parseResult, error) {
 
 func isFlowAttr(key string) bool {
 	switch key {
-	case "table", "priority", "cookie", "idle_timeout", "hard_timeout":
+	case "table", "priority", "cookie", "idle_timeout", "hard_timeout", "importance", "out_port":
 		return true
 	}
 	return false
