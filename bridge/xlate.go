@@ -61,9 +61,10 @@ var errNoPort = errors.New("packet from a port the switch does not know")
 type xlate struct {
 	snap      *xsnap
 	key       flowtable.Key // OpenFlow view: InPort is the OpenFlow port number
-	pkt       flowtable.Key // header fields as the emitted actions leave the packet
+	meta      openflow.Meta // metadata and registers
+	halted    bool          // dec_ttl hit zero: nothing more happens
+	dirty     uint16        // header fields written since the last output
 	trace     *TraceView    // set by Trace: record steps, change nothing
-	tstats    bool          // count table lookups
 	wc        *flowtable.Key
 	emit      uint16 // outer TCI the packet has after the emitted actions
 	vlanMod   bool   // an action changed the VLAN: the result depends on the packet's tag
@@ -95,7 +96,7 @@ func translate(snap *xsnap, in *xport, key, wc *flowtable.Key, acts []datapath.A
 	if tci&flowtable.TCIPresent == 0 {
 		tci = 0
 	}
-	x := xlate{snap: snap, key: *key, pkt: *key, wc: wc, emit: tci, acts: acts, refs: refs, now: time.Now(), trace: trace}
+	x := xlate{snap: snap, key: *key, wc: wc, emit: tci, acts: acts, refs: refs, now: time.Now(), trace: trace}
 	x.key.InPort = uint32(in.ofport)
 	x.table(in.br, 0)
 	if x.aborted {
@@ -117,7 +118,7 @@ func (x *xlate) abort(br *xbridge, why string) {
 
 // table runs the key through one OpenFlow table of br.
 func (x *xlate) table(br *xbridge, id int) {
-	if x.aborted || id >= len(br.tables) {
+	if x.aborted || x.halted || id >= len(br.tables) {
 		return
 	}
 	if x.depth >= maxDepth {
@@ -135,7 +136,7 @@ func (x *xlate) table(br *xbridge, id int) {
 		// Every field a rule looks at decides whether it matches, whether
 		// it does or not: the megaflow must match on all of them.
 		x.wc.Or(&r.flow.Match.Mask)
-		if !r.flow.Match.Matches(&x.key) {
+		if !r.flow.Match.MatchesMeta(&x.key, &x.meta) {
 			continue
 		}
 		if x.trace == nil {
@@ -155,6 +156,9 @@ func (x *xlate) table(br *xbridge, id int) {
 func (x *xlate) actions(br *xbridge, acts []openflow.Action) {
 	in := br.ports[int(x.key.InPort)]
 	for i := range acts {
+		if x.halted || x.aborted {
+			return
+		}
 		a := &acts[i]
 		switch a.Type {
 		case openflow.ActOutput:
@@ -195,10 +199,17 @@ func (x *xlate) actions(br *xbridge, acts []openflow.Action) {
 				x.key.VlanTCI = flowtable.TCIPresent
 			}
 			x.vlanMod = true
-		case openflow.ActModDlSrc:
-			x.key.DlSrc = a.MAC
-		case openflow.ActModDlDst:
-			x.key.DlDst = a.MAC
+		case openflow.ActModDlSrc, openflow.ActModDlDst, openflow.ActModNwSrc, openflow.ActModNwDst,
+			openflow.ActModNwTos, openflow.ActModNwEcn, openflow.ActModNwTTL, openflow.ActModTpSrc,
+			openflow.ActModTpDst, openflow.ActSetField, openflow.ActLoad, openflow.ActMove,
+			openflow.ActWriteMetadata, openflow.ActSetTunnel:
+			x.setField(a)
+		case openflow.ActDecTTL:
+			if !x.decTTL() {
+				x.halted = true
+				x.note("dec_ttl: TTL expired, packet dropped")
+				return
+			}
 		case openflow.ActResubmit, openflow.ActGotoTable:
 			if x.resubmits++; x.resubmits > maxResubmits {
 				x.abort(br, "more than 4096 resubmits")

@@ -117,3 +117,33 @@ func apply(a *Action, p *Packet) bool {
 	}
 	return true
 }
+
+// Simulated is one packet a Simulate run sent out.
+type Simulated struct {
+	Port  uint32
+	Frame []byte
+}
+
+// Simulate runs acts on a copy of frame the way a PMD does (outputs before
+// the last action get copies) and returns what would leave which port: for
+// trace tools and tests that compare the cached and uncached paths.
+func Simulate(frame []byte, acts []Action) []Simulated {
+	buf := make([]byte, Headroom+MaxData)
+	p := &Packet{frame: buf}
+	p.Reset()
+	if p.CopyFrom(frame) != nil {
+		return nil
+	}
+	var out []Simulated
+	for i := range acts {
+		a := &acts[i]
+		if a.Kind == ActOutput {
+			out = append(out, Simulated{Port: a.Port, Frame: append([]byte(nil), p.Data()...)})
+			continue
+		}
+		if !apply(a, p) {
+			break
+		}
+	}
+	return out
+}
