@@ -107,7 +107,9 @@ func (s *Switch) expireRules(now time.Time) {
 			continue
 		}
 		for _, r := range gone {
-			b.flowsRemoved.Add(1)
+			if r.flow.SendFlowRem {
+				b.flowsRemoved.Add(1)
+			}
 			slog.Debug("flow expired", "bridge", b.name, "flow", r.flow.String())
 		}
 	}
