@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 
 # Debian packages the end-to-end tests and the demo run (peers nobody here
 # wrote). Only the missing ones are installed.
-APT_PACKAGES := iproute2 iputils-ping netcat-openbsd tcpdump ethtool
+APT_PACKAGES := iproute2 iputils-ping netcat-openbsd tcpdump ethtool dpdk-dev coreutils
 
 # Packages with goroutines sharing state: run under the race detector.
 RACE_PKGS := ./datapath/... ./bridge/... ./store/... ./api/...
@@ -64,7 +64,7 @@ bench:
 # interesting as seeds under the package's testdata/fuzz (commit them).
 # `make test` runs the seeds as ordinary tests.
 FUZZTIME ?= 1m
-FUZZ_TARGETS := ./flowtable:FuzzExtract ./openflow:FuzzParseFlow
+FUZZ_TARGETS := ./flowtable:FuzzExtract ./openflow:FuzzParseFlow ./vhostuser:FuzzMessage ./vhostuser:FuzzChain
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; \
 	for t in $(FUZZ_TARGETS); do \

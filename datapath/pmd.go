@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/bits"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,6 +154,10 @@ func (p *pmd) run() {
 	// The thread stays locked until the goroutine exits, so the runtime
 	// discards it rather than reusing a thread with our affinity.
 	p.pin()
+	// A guest that shrinks its shared memory under a vhost-user port
+	// raises SIGBUS in this goroutine: as a panic the port recovers from
+	// (and breaks that device), instead of a crash of the switch.
+	debug.SetPanicOnFault(true)
 	defer close(p.done)
 	defer p.exited.Store(true)
 	defer p.cache.Flush()
