@@ -179,6 +179,9 @@ func (s *Switch) ModFlows(brName, flow string, strict bool) error {
 		return err
 	}
 	f, err := openflow.ParseFlow(flow, portNamer{b})
+	if err == nil {
+		err = checkFlow(b, f)
+	}
 	if err != nil {
 		return errorf(ErrInvalid, "%v", err)
 	}
@@ -189,6 +192,14 @@ func (s *Switch) ModFlows(brName, flow string, strict bool) error {
 	}
 	if len(sel) == 0 {
 		return nil
+	}
+	// The new actions must make sense in every selected rule's table.
+	for _, r := range sel {
+		for _, a := range f.Actions {
+			if a.Type == openflow.ActGotoTable && a.Table <= r.flow.Table {
+				return errorf(ErrInvalid, "goto_table:%d in a rule of table %d: goto_table must go to a later table", a.Table, r.flow.Table)
+			}
+		}
 	}
 	next := slices.Clone(b.rules)
 	for i, r := range next {
