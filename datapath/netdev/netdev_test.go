@@ -33,7 +33,7 @@ func TestTypesAndOptions(t *testing.T) {
 	}
 	t.Logf("unknown option: %v", err)
 	err = ValidateOptions("frobnicator", nil)
-	if !errors.Is(err, ErrUnknownType) || !strings.Contains(err.Error(), "afpacket, internal, system, tap") {
+	if !errors.Is(err, ErrUnknownType) || !strings.Contains(err.Error(), "valid types: afpacket, afxdp, ") {
 		t.Fatalf("unknown type: err = %v", err)
 	}
 	t.Logf("unknown type: %v", err)
