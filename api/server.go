@@ -382,6 +382,7 @@ func portToProto(pv bridge.PortView) *pb.Port {
 		OfportRequest: int32(pv.OfportRequest),
 		VlanMode:      pv.VlanMode,
 		Error:         oneLine(pv.Error),
+		Status:        pv.Status,
 		Stats: &pb.PortStats{
 			RxPackets:   pv.Stats.RxPackets,
 			RxBytes:     pv.Stats.RxBytes,

@@ -58,6 +58,7 @@ type PortView struct {
 	Trunks        []int
 	VlanMode      string
 	Error         string // why the port is not working, if it is not
+	Status        map[string]string
 	Stats         datapath.PortStats
 }
 

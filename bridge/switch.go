@@ -489,6 +489,9 @@ func (s *Switch) portView(p *port) PortView {
 	if p.dpNo != 0 {
 		v.Stats, _ = s.dp.PortStats(p.dpNo)
 	}
+	if sr, ok := p.dev.(datapath.StatusReporter); ok {
+		v.Status = sr.Status()
+	}
 	return v
 }
 

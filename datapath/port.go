@@ -28,6 +28,13 @@ type Port interface {
 	Close() error
 }
 
+// StatusReporter is implemented by ports with state worth showing beside
+// their counters (OVS's Interface status column): a vhost-user port's
+// connection state and negotiated features, for instance.
+type StatusReporter interface {
+	Status() map[string]string
+}
+
 // PortStats are a port's counters, as ovs-ofctl dump-ports shows them.
 type PortStats struct {
 	RxPackets, RxBytes, RxDropped, RxErrors uint64

@@ -481,3 +481,23 @@ func ParseGroup(s string) (int, error) {
 	}
 	return strconv.Atoi(g.Gid)
 }
+
+// Status implements datapath.StatusReporter for vsctl show and gRPC.
+func (p *Port) Status() map[string]string {
+	in := p.Info()
+	st := map[string]string{
+		"mode":            in.Mode,
+		"socket":          in.Path,
+		"state":           in.State,
+		"features":        fmt.Sprintf("0x%x", in.Features),
+		"queue_pairs":     fmt.Sprint(in.QueuePairs),
+		"max_queue_pairs": fmt.Sprint(in.MaxQueuePairs),
+	}
+	if in.MTU > 0 {
+		st["mtu"] = fmt.Sprint(in.MTU)
+	}
+	if in.Broken {
+		st["broken"] = "true"
+	}
+	return st
+}

@@ -66,6 +66,9 @@ func formatShow(w io.Writer, bridges []*pb.Bridge) {
 			if p.GetError() != "" {
 				fmt.Fprintf(w, "                error: %s\n", strconv.Quote(p.GetError()))
 			}
+			if len(p.GetStatus()) > 0 {
+				fmt.Fprintf(w, "                status: %s\n", formatMap(p.GetStatus()))
+			}
 			fmt.Fprintf(w, "                ofport: %d\n", p.GetOfport())
 			s := p.GetStats()
 			fmt.Fprintf(w, "                statistics: {rx_packets=%d, rx_bytes=%d, rx_dropped=%d, rx_errors=%d, tx_packets=%d, tx_bytes=%d, tx_dropped=%d, tx_errors=%d, rx_truncated=%d}\n",

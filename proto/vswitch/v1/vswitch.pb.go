@@ -1195,8 +1195,11 @@ type Port struct {
 	Trunks        []int32           `protobuf:"varint,9,rep,packed,name=trunks,proto3" json:"trunks,omitempty"`
 	VlanMode      string            `protobuf:"bytes,10,opt,name=vlan_mode,json=vlanMode,proto3" json:"vlan_mode,omitempty"`
 	// error says why the port is not working, if it is not.
-	Error         string     `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
-	Stats         *PortStats `protobuf:"bytes,12,opt,name=stats,proto3" json:"stats,omitempty"`
+	Error string     `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
+	Stats *PortStats `protobuf:"bytes,12,opt,name=stats,proto3" json:"stats,omitempty"`
+	// status is backend state (vhost-user: mode, socket, state, features,
+	// queue_pairs), as OVS's Interface status column.
+	Status        map[string]string `protobuf:"bytes,13,rep,name=status,proto3" json:"status,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1311,6 +1314,13 @@ func (x *Port) GetError() string {
 func (x *Port) GetStats() *PortStats {
 	if x != nil {
 		return x.Stats
+	}
+	return nil
+}
+
+func (x *Port) GetStatus() map[string]string {
+	if x != nil {
+		return x.Status
 	}
 	return nil
 }
@@ -3658,7 +3668,7 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x06Bridge\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tfail_mode\x18\x02 \x01(\tR\bfailMode\x12&\n" +
-	"\x05ports\x18\x03 \x03(\v2\x10.vswitch.v1.PortR\x05ports\"\xb3\x03\n" +
+	"\x05ports\x18\x03 \x03(\v2\x10.vswitch.v1.PortR\x05ports\"\xa4\x04\n" +
 	"\x04Port\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06ofport\x18\x02 \x01(\x05R\x06ofport\x12\x17\n" +
@@ -3673,8 +3683,12 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\tvlan_mode\x18\n" +
 	" \x01(\tR\bvlanMode\x12\x14\n" +
 	"\x05error\x18\v \x01(\tR\x05error\x12+\n" +
-	"\x05stats\x18\f \x01(\v2\x15.vswitch.v1.PortStatsR\x05stats\x1a:\n" +
+	"\x05stats\x18\f \x01(\v2\x15.vswitch.v1.PortStatsR\x05stats\x124\n" +
+	"\x06status\x18\r \x03(\v2\x1c.vswitch.v1.Port.StatusEntryR\x06status\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
+	"\vStatusEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x06\n" +
 	"\x04_tag\"\x9a\x02\n" +
@@ -3865,7 +3879,7 @@ func file_vswitch_v1_vswitch_proto_rawDescGZIP() []byte {
 	return file_vswitch_v1_vswitch_proto_rawDescData
 }
 
-var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
+var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(*AddBridgeRequest)(nil),          // 0: vswitch.v1.AddBridgeRequest
 	(*AddBridgeResponse)(nil),         // 1: vswitch.v1.AddBridgeResponse
@@ -3934,7 +3948,8 @@ var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	nil,                               // 64: vswitch.v1.PortSpec.OptionsEntry
 	nil,                               // 65: vswitch.v1.PortSpec.ExternalIdsEntry
 	nil,                               // 66: vswitch.v1.Port.OptionsEntry
-	(*durationpb.Duration)(nil),       // 67: google.protobuf.Duration
+	nil,                               // 67: vswitch.v1.Port.StatusEntry
+	(*durationpb.Duration)(nil),       // 68: google.protobuf.Duration
 }
 var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
 	64, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
@@ -3945,75 +3960,76 @@ var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
 	23, // 5: vswitch.v1.Bridge.ports:type_name -> vswitch.v1.Port
 	66, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
 	24, // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
-	27, // 8: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
-	67, // 9: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
-	42, // 10: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
-	67, // 11: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
-	23, // 12: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
-	47, // 13: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
-	52, // 14: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
-	55, // 15: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
-	58, // 16: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
-	67, // 17: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
-	67, // 18: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
-	61, // 19: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
-	0,  // 20: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
-	2,  // 21: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
-	4,  // 22: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
-	7,  // 23: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
-	9,  // 24: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
-	11, // 25: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
-	13, // 26: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
-	16, // 27: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
-	18, // 28: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
-	20, // 29: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
-	25, // 30: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
-	28, // 31: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
-	30, // 32: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
-	32, // 33: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
-	34, // 34: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
-	36, // 35: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
-	38, // 36: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
-	40, // 37: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
-	43, // 38: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
-	45, // 39: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
-	48, // 40: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
-	50, // 41: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
-	53, // 42: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
-	56, // 43: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
-	59, // 44: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
-	62, // 45: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
-	1,  // 46: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
-	3,  // 47: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
-	5,  // 48: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
-	8,  // 49: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
-	10, // 50: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
-	12, // 51: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
-	14, // 52: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
-	17, // 53: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
-	19, // 54: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
-	21, // 55: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
-	26, // 56: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
-	29, // 57: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
-	31, // 58: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
-	33, // 59: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
-	35, // 60: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
-	37, // 61: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
-	39, // 62: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
-	41, // 63: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
-	44, // 64: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
-	46, // 65: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
-	49, // 66: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
-	51, // 67: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
-	54, // 68: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
-	57, // 69: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
-	60, // 70: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
-	63, // 71: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
-	46, // [46:72] is the sub-list for method output_type
-	20, // [20:46] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	67, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
+	27, // 9: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
+	68, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
+	42, // 11: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
+	68, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
+	23, // 13: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
+	47, // 14: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
+	52, // 15: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
+	55, // 16: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
+	58, // 17: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
+	68, // 18: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
+	68, // 19: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
+	61, // 20: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
+	0,  // 21: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
+	2,  // 22: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
+	4,  // 23: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
+	7,  // 24: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
+	9,  // 25: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
+	11, // 26: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
+	13, // 27: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
+	16, // 28: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
+	18, // 29: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
+	20, // 30: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
+	25, // 31: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
+	28, // 32: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
+	30, // 33: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
+	32, // 34: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
+	34, // 35: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
+	36, // 36: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
+	38, // 37: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
+	40, // 38: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
+	43, // 39: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
+	45, // 40: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
+	48, // 41: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
+	50, // 42: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
+	53, // 43: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
+	56, // 44: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
+	59, // 45: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
+	62, // 46: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
+	1,  // 47: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
+	3,  // 48: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
+	5,  // 49: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
+	8,  // 50: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
+	10, // 51: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
+	12, // 52: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
+	14, // 53: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
+	17, // 54: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
+	19, // 55: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
+	21, // 56: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
+	26, // 57: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
+	29, // 58: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
+	31, // 59: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
+	33, // 60: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
+	35, // 61: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
+	37, // 62: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
+	39, // 63: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
+	41, // 64: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
+	44, // 65: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
+	46, // 66: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
+	49, // 67: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
+	51, // 68: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
+	54, // 69: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
+	57, // 70: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
+	60, // 71: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
+	63, // 72: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
+	47, // [47:73] is the sub-list for method output_type
+	21, // [21:47] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_vswitch_v1_vswitch_proto_init() }
@@ -4029,7 +4045,7 @@ func file_vswitch_v1_vswitch_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vswitch_v1_vswitch_proto_rawDesc), len(file_vswitch_v1_vswitch_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   67,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
