@@ -27,6 +27,11 @@ type options struct {
 	emcInvProb                                                string
 }
 
+// The main goroutine keeps the process's main thread, so no PMD (which
+// renames and pins its thread) ever lands on it: ps and top keep showing
+// "vswitchd" for the process.
+func init() { runtime.LockOSThread() }
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "vswitchd: %v\n", err)
