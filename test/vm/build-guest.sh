@@ -30,13 +30,21 @@ RESOLVED=$CACHE/.resolved-$LISTS
 if [ -s "$RESOLVED" ]; then
 	read -r KPKG KVERS BVERS <"$RESOLVED"
 else
-	read -r KPKG KVERS BVERS < <(apt-cache -o APT::Cache::AllVersions=0 show linux-image-amd64 busybox-static 2>/dev/null | awk '
-		/^Package: /{p=$2}
-		p=="linux-image-amd64" && /^Depends: /{
-			if (match($0, /linux-image-[0-9][^ ,]* \(= [^)]*\)/)) {split(substr($0, RSTART, RLENGTH), a, /[ ()=]+/); k=a[1]; kv=a[2]}
-		}
-		p=="busybox-static" && /^Version: /{bv=$2}
-		END{print k, kv, bv}') || true
+	resolve() {
+		read -r KPKG KVERS BVERS < <(apt-cache -o APT::Cache::AllVersions=0 show linux-image-amd64 busybox-static 2>/dev/null | awk '
+			/^Package: /{p=$2}
+			p=="linux-image-amd64" && /^Depends: /{
+				if (match($0, /linux-image-[0-9][^ ,]* \(= [^)]*\)/)) {split(substr($0, RSTART, RLENGTH), a, /[ ()=]+/); k=a[1]; kv=a[2]}
+			}
+			p=="busybox-static" && /^Version: /{bv=$2}
+			END{print k, kv, bv}') || true
+	}
+	resolve
+	# A fresh machine may have no package lists yet: fetch them once.
+	if [ -z "${KVERS:-}" ] && [ "$(id -u)" = 0 ]; then
+		apt-get update -qq >/dev/null 2>&1 || true
+		resolve
+	fi
 	if [ -n "${BVERS:-}" ]; then
 		mkdir -p "$CACHE"
 		rm -f "$CACHE"/.resolved-*
