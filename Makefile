@@ -18,7 +18,7 @@ RACE_PKGS := ./datapath/... ./bridge/... ./store/... ./api/...
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '^vswitch/test')
 
 .NOTPARALLEL:
-.PHONY: all build demo test deps vet staticcheck race unit e2e bench fuzz clean
+.PHONY: all build demo test deps vet staticcheck race unit e2e bench bench-vhost fuzz clean
 
 all: build
 
@@ -59,6 +59,12 @@ e2e: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./datapath/... ./flowtable/...
+
+# vhost-user loopback, vswitchd vs OVS-DPDK, with testpmd's virtio-user ports
+# (as root; installs dpdk-dev and openvswitch-switch-dpdk if missing).
+# BENCH_SECS / BENCH_REPS tune it.
+bench-vhost: build
+	BUILD=0 REPS=$(or $(BENCH_REPS),3) ./bench/vhost-loop.sh $(or $(BENCH_SECS),10)
 
 # Fuzz each target for FUZZTIME, then keep the inputs the fuzzer found
 # interesting as seeds under the package's testdata/fuzz (commit them).

@@ -46,6 +46,8 @@ type testpmd struct {
 func startTestpmd(t *testing.T, socks []string, server bool, queues int, mrg bool) *testpmd {
 	t.Helper()
 	prefix := fmt.Sprintf("vhut%04x", rand.IntN(0x10000))
+	// DPDK keeps a runtime directory per file prefix even with --no-shconf.
+	t.Cleanup(func() { os.RemoveAll("/var/run/dpdk/" + prefix) })
 	args := []string{"--file-prefix=" + prefix, "--no-shconf", "--single-file-segments", "--no-pci", "--no-huge", "-m", "256", "--lcores=0@0,1@0"}
 	srv := "0"
 	if server {
