@@ -368,3 +368,14 @@ func (s *Switch) PMDRxqs() []RxqView {
 	}
 	return out
 }
+
+// FlowCounts returns the number of OpenFlow rules per bridge.
+func (s *Switch) FlowCounts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.bridges))
+	for name, b := range s.bridges {
+		out[name] = len(b.rules)
+	}
+	return out
+}

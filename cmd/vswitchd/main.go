@@ -19,12 +19,13 @@ import (
 	"vswitch/api"
 	"vswitch/bridge"
 	"vswitch/datapath"
+	"vswitch/metrics"
 	"vswitch/store"
 )
 
 type options struct {
 	db, runDir, pmdCores, mem, pmdPoll, socketGroup, logLevel string
-	emcInvProb                                                string
+	emcInvProb, metricsAddr                                   string
 }
 
 // The main goroutine keeps the process's main thread, so no PMD (which
@@ -48,6 +49,7 @@ func run() error {
 	flag.StringVar(&o.pmdPoll, "pmd-poll", "auto", "auto: PMDs park on epoll when idle; always: PMDs poll without pause")
 	flag.StringVar(&o.socketGroup, "socket-group", "", "group owning the control socket (mode 0660)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	flag.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on ADDR (HOST:PORT; a bare PORT means 127.0.0.1); off when empty")
 	flag.StringVar(&o.emcInvProb, "emc-insert-inv-prob", "100", "a megaflow hit enters the exact-match cache with probability 1/N; 0 disables the EMC")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -111,6 +113,17 @@ func run() error {
 	pidFile := filepath.Join(o.runDir, "vswitchd.pid")
 	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 
+	if o.metricsAddr != "" {
+		ml, err := metrics.Serve(o.metricsAddr, sw)
+		if err != nil {
+			lis.Close()
+			sw.Close()
+			dp.Stop()
+			return err
+		}
+		defer ml.Close()
+		slog.Info("metrics served", "addr", ml.Addr().String())
+	}
 	srv := api.NewServer(sw)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
