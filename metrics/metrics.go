@@ -23,9 +23,9 @@ type collector struct {
 	sw *bridge.Switch
 
 	rxPackets, rxBytes, txPackets, txBytes, drops, errors *prometheus.Desc
-	pmdPackets, pmdHits, pmdUpcalls, pmdBusy, pmdIdle       *prometheus.Desc
-	pmdMegaflows, pmdLost, pmdRevalidations                 *prometheus.Desc
-	bridgeFlows, portUp                                     *prometheus.Desc
+	pmdPackets, pmdHits, pmdUpcalls, pmdBusy, pmdIdle     *prometheus.Desc
+	pmdMegaflows, pmdLost, pmdRevalidations               *prometheus.Desc
+	bridgeFlows, portUp                                   *prometheus.Desc
 }
 
 func newCollector(sw *bridge.Switch) *collector {
