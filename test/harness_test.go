@@ -656,53 +656,12 @@ func pingFails(t *testing.T, h *Host, ip string) {
 	}
 }
 
-// transfer moves n bytes over TCP from src to dst:port with nettool and
-// checks the sink received exactly what was sent (length and SHA-256).
+// transfer moves n bytes over TCP from src to dst port 5001 with nettool
+// and checks the sink received exactly what was sent (length and SHA-256).
 // It returns the throughput in Mbit/s.
 func transfer(t *testing.T, src, dst *Host, n int64) float64 {
 	t.Helper()
-	port := "5001"
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	sink := exec.CommandContext(ctx, "ip", "netns", "exec", dst.NS, nettoolBin, "sink", "-listen", net.JoinHostPort(dst.IP, port), "-timeout", "120s")
-	var sinkErr bytes.Buffer
-	sink.Stderr = &sinkErr
-	so, err := sink.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sink.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Process.Kill()
-	rd := bufio.NewReader(so)
-	first, err := rd.ReadString('\n')
-	if err != nil || !strings.HasPrefix(first, "listening") {
-		t.Fatalf("nettool sink did not start: %q %v %s", first, err, sinkErr.String())
-	}
-	srcOut, err := src.Exec(nettoolBin, "source", "-connect", net.JoinHostPort(dst.IP, port), "-bytes", strconv.FormatInt(n, 10), "-seed", "7", "-timeout", "120s")
-	if err != nil {
-		t.Fatalf("nettool source %s -> %s: %v\n%s", src.NS, dst.NS, err, srcOut)
-	}
-	rest, _ := rd.ReadString('\n')
-	if err := sink.Wait(); err != nil {
-		t.Fatalf("nettool sink: %v\n%s", err, sinkErr.String())
-	}
-	sent := parseKV(srcOut)
-	got := parseKV(rest)
-	t.Logf("sent: %s", strings.TrimSpace(srcOut))
-	t.Logf("recv: %s", strings.TrimSpace(rest))
-	if sent["bytes"] != strconv.FormatInt(n, 10) || got["bytes"] != sent["bytes"] {
-		t.Fatalf("bytes: sent %s, received %s, want %d", sent["bytes"], got["bytes"], n)
-	}
-	if got["sha256"] == "" || got["sha256"] != sent["sha256"] {
-		t.Fatalf("sha256 mismatch: sent %s, received %s", sent["sha256"], got["sha256"])
-	}
-	secs, _ := strconv.ParseFloat(sent["seconds"], 64)
-	if secs <= 0 {
-		return 0
-	}
-	return float64(n) * 8 / secs / 1e6
+	return transferPort(t, src, dst, "5001", n)
 }
 
 func parseKV(s string) map[string]string {

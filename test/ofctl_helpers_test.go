@@ -240,9 +240,9 @@ func (d *Daemon) Ports(br string) (map[string]portStat, string) {
 // dst:port, length and SHA-256 verified; it returns Mbit/s.
 func transferPort(t *testing.T, src, dst *Host, port string, n int64) float64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	sink := exec.CommandContext(ctx, "ip", "netns", "exec", dst.NS, nettoolBin, "sink", "-listen", net.JoinHostPort(dst.IP, port), "-timeout", "60s")
+	sink := exec.CommandContext(ctx, "ip", "netns", "exec", dst.NS, nettoolBin, "sink", "-listen", net.JoinHostPort(dst.IP, port), "-timeout", "120s")
 	var sinkErr bytes.Buffer
 	sink.Stderr = &sinkErr
 	so, err := sink.StdoutPipe()
@@ -258,7 +258,7 @@ func transferPort(t *testing.T, src, dst *Host, port string, n int64) float64 {
 	if err != nil || !strings.HasPrefix(first, "listening") {
 		t.Fatalf("nettool sink did not start: %q %v %s", first, err, sinkErr.String())
 	}
-	srcOut, err := src.Exec(nettoolBin, "source", "-connect", net.JoinHostPort(dst.IP, port), "-bytes", strconv.FormatInt(n, 10), "-seed", "11", "-timeout", "60s")
+	srcOut, err := src.Exec(nettoolBin, "source", "-connect", net.JoinHostPort(dst.IP, port), "-bytes", strconv.FormatInt(n, 10), "-seed", "11", "-timeout", "120s")
 	if err != nil {
 		t.Fatalf("nettool source %s -> %s:%s: %v\n%s", src.NS, dst.NS, port, err, srcOut)
 	}
