@@ -6,7 +6,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -335,25 +334,7 @@ type VsctlResult struct {
 }
 
 // VsctlErr runs vsctl without judging the outcome.
-func (d *Daemon) VsctlErr(args ...string) VsctlResult {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, vsctlBin, append([]string{"--server", d.Sock}, args...)...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	r := VsctlResult{Stdout: o.String(), Stderr: e.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
-		r.Code = -1
-		r.Stderr += err.Error()
-	}
-	return r
-}
+func (d *Daemon) VsctlErr(args ...string) VsctlResult { return d.VsctlIn("", args...) }
 
 // Vsctl runs vsctl and fails the test unless it succeeds; it returns stdout.
 func (d *Daemon) Vsctl(args ...string) string {
