@@ -17,15 +17,7 @@ func BenchmarkPipeline(b *testing.B) {
 	up.a, _ = d.AddPort(src)
 	up.b, _ = d.AddPort(dst)
 	p := d.pmds[0]
-	// Hold 1024 buffers aside and give them back so the cache and ring
-	// cycle through many distinct frames, not one hot pair.
-	var held []*Packet
-	for i := 0; i < 1100; i++ {
-		held = append(held, p.cache.Get())
-	}
-	for _, pk := range held {
-		p.cache.Put(pk)
-	}
+	spreadBuffers(p)
 	p.reload()
 	p.iterate()
 	b.ReportAllocs()
@@ -39,5 +31,17 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(pkts/b.Elapsed().Seconds()/1e6, "Mpps")
 	if got := dst.txPackets.Load(); got < uint64(b.N)*BatchSize {
 		b.Fatalf("forwarded %d of %d packets", got, uint64(b.N)*BatchSize)
+	}
+}
+
+// spreadBuffers takes 1100 buffers and gives them back, so the PMD's cache
+// and the ring cycle through many distinct frames, not one hot pair.
+func spreadBuffers(p *pmd) {
+	var held []*Packet
+	for i := 0; i < 1100; i++ {
+		held = append(held, p.cache.Get())
+	}
+	for _, pk := range held {
+		p.cache.Put(pk)
 	}
 }

@@ -48,13 +48,7 @@ func benchPipeline(b *testing.B, nflows, nmasks, emcInv int) {
 	up.a, _ = d.AddPort(src)
 	up.b, _ = d.AddPort(dst)
 	p := d.pmds[0]
-	var held []*Packet
-	for i := 0; i < 1100; i++ {
-		held = append(held, p.cache.Get())
-	}
-	for _, pk := range held {
-		p.cache.Put(pk)
-	}
+	spreadBuffers(p)
 	p.reload()
 	for i := 0; i < 4*nflows/BatchSize+200; i++ { // install every megaflow, warm the EMC
 		p.iterate()
