@@ -43,9 +43,13 @@ var (
 )
 
 // migrations[v] upgrades a store at schema version v to v+1 inside the
-// opening transaction. Version 1 is the first schema, so the table is empty;
-// the next schema adds migrations[1] and bumps SchemaVersion.
-var migrations = map[int]func(tx *bolt.Tx) error{}
+// opening transaction.
+var migrations = map[int]func(tx *bolt.Tx) error{
+	// 2 adds Bridge.Controllers and Bridge.Protocols: optional fields that
+	// version 1 records simply lack, so only the version stamp changes (a
+	// version 1 binary would refuse the new fields, hence the bump).
+	1: func(*bolt.Tx) error { return nil },
+}
 
 // Store is an open configuration store. Its methods are safe for concurrent
 // use: bbolt serialises write transactions and readers see snapshots.

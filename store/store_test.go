@@ -130,7 +130,7 @@ func TestRoundTripAndReopen(t *testing.T) {
 		t.Fatalf("Load after Update:\n got %+v\nwant %+v", got, wantSorted())
 	}
 	d := dump(t, s)
-	if d["meta/schema_version"] != "1" {
+	if d["meta/schema_version"] != fmt.Sprint(SchemaVersion) {
 		t.Fatalf("schema_version = %q", d["meta/schema_version"])
 	}
 	if !strings.Contains(d["ports/veth1"], `"bridge":"br0"`) || !strings.Contains(d["bridges/br0"], `"ports":["br0","veth1","veth0","trunk"]`) {
@@ -370,7 +370,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	s.Close()
 	setRaw(t, path, []string{"meta"}, "schema_version", fmt.Sprint(SchemaVersion+1))
 	_, err := Open(path, time.Second)
-	if err == nil || !strings.Contains(err.Error(), "schema version 2 is newer") || !strings.Contains(err.Error(), path) {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema version %d is newer", SchemaVersion+1)) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Open of a newer store: %v", err)
 	}
 	t.Log(err)
@@ -547,4 +547,24 @@ func TestLockedByAnotherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+// A version 1 file (written before Controllers/Protocols existed) opens
+// under version 2 with everything intact and is stamped 2.
+func TestMigrateFromVersion1(t *testing.T) {
+	s, path := openTemp(t)
+	put(t, s, sample())
+	s.Close()
+	setRaw(t, path, []string{"meta"}, "schema_version", "1")
+	s2, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got := load(t, s2); !reflect.DeepEqual(got, wantSorted()) {
+		t.Fatalf("after migration:\n got %+v\nwant %+v", got, wantSorted())
+	}
+	if v := dump(t, s2)["meta/schema_version"]; v != fmt.Sprint(SchemaVersion) {
+		t.Fatalf("schema_version after migration = %q", v)
+	}
 }

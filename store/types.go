@@ -2,7 +2,7 @@ package store
 
 // SchemaVersion is written into every new store; Open refuses a store
 // written by a newer schema.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Config is the whole persistent configuration of one vswitchd.
 type Config struct {
@@ -18,6 +18,11 @@ type Bridge struct {
 	Name        string            `json:"name"`
 	FailMode    string            `json:"fail_mode,omitempty"` // "standalone" (default) or "secure"
 	OtherConfig map[string]string `json:"other_config,omitempty"`
+	// Controllers are the controller targets set-controller configured
+	// (e.g. "tcp:10.0.0.1:6653"); schema 2.
+	Controllers []string `json:"controllers,omitempty"`
+	// Protocols are the OpenFlow versions allowed (e.g. "OpenFlow13"); schema 2.
+	Protocols []string `json:"protocols,omitempty"`
 	// Ports in the order they were added.
 	Ports []Port `json:"-"`
 	// Flows are OpenFlow rules in ovs-ofctl flow syntax, in the order they
