@@ -36,6 +36,248 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type PacketInReason int32
+
+const (
+	PacketInReason_PACKET_IN_REASON_UNSPECIFIED PacketInReason = 0
+	PacketInReason_PACKET_IN_REASON_NO_MATCH    PacketInReason = 1
+	PacketInReason_PACKET_IN_REASON_ACTION      PacketInReason = 2
+	PacketInReason_PACKET_IN_REASON_INVALID_TTL PacketInReason = 3
+	PacketInReason_PACKET_IN_REASON_ACTION_SET  PacketInReason = 4
+	PacketInReason_PACKET_IN_REASON_GROUP       PacketInReason = 5
+	PacketInReason_PACKET_IN_REASON_PACKET_OUT  PacketInReason = 6
+)
+
+// Enum value maps for PacketInReason.
+var (
+	PacketInReason_name = map[int32]string{
+		0: "PACKET_IN_REASON_UNSPECIFIED",
+		1: "PACKET_IN_REASON_NO_MATCH",
+		2: "PACKET_IN_REASON_ACTION",
+		3: "PACKET_IN_REASON_INVALID_TTL",
+		4: "PACKET_IN_REASON_ACTION_SET",
+		5: "PACKET_IN_REASON_GROUP",
+		6: "PACKET_IN_REASON_PACKET_OUT",
+	}
+	PacketInReason_value = map[string]int32{
+		"PACKET_IN_REASON_UNSPECIFIED": 0,
+		"PACKET_IN_REASON_NO_MATCH":    1,
+		"PACKET_IN_REASON_ACTION":      2,
+		"PACKET_IN_REASON_INVALID_TTL": 3,
+		"PACKET_IN_REASON_ACTION_SET":  4,
+		"PACKET_IN_REASON_GROUP":       5,
+		"PACKET_IN_REASON_PACKET_OUT":  6,
+	}
+)
+
+func (x PacketInReason) Enum() *PacketInReason {
+	p := new(PacketInReason)
+	*p = x
+	return p
+}
+
+func (x PacketInReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PacketInReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_vswitch_v1_vswitch_proto_enumTypes[0].Descriptor()
+}
+
+func (PacketInReason) Type() protoreflect.EnumType {
+	return &file_vswitch_v1_vswitch_proto_enumTypes[0]
+}
+
+func (x PacketInReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PacketInReason.Descriptor instead.
+func (PacketInReason) EnumDescriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{0}
+}
+
+type FlowRemovedReason int32
+
+const (
+	FlowRemovedReason_FLOW_REMOVED_REASON_UNSPECIFIED  FlowRemovedReason = 0
+	FlowRemovedReason_FLOW_REMOVED_REASON_IDLE_TIMEOUT FlowRemovedReason = 1
+	FlowRemovedReason_FLOW_REMOVED_REASON_HARD_TIMEOUT FlowRemovedReason = 2
+	FlowRemovedReason_FLOW_REMOVED_REASON_DELETE       FlowRemovedReason = 3
+)
+
+// Enum value maps for FlowRemovedReason.
+var (
+	FlowRemovedReason_name = map[int32]string{
+		0: "FLOW_REMOVED_REASON_UNSPECIFIED",
+		1: "FLOW_REMOVED_REASON_IDLE_TIMEOUT",
+		2: "FLOW_REMOVED_REASON_HARD_TIMEOUT",
+		3: "FLOW_REMOVED_REASON_DELETE",
+	}
+	FlowRemovedReason_value = map[string]int32{
+		"FLOW_REMOVED_REASON_UNSPECIFIED":  0,
+		"FLOW_REMOVED_REASON_IDLE_TIMEOUT": 1,
+		"FLOW_REMOVED_REASON_HARD_TIMEOUT": 2,
+		"FLOW_REMOVED_REASON_DELETE":       3,
+	}
+)
+
+func (x FlowRemovedReason) Enum() *FlowRemovedReason {
+	p := new(FlowRemovedReason)
+	*p = x
+	return p
+}
+
+func (x FlowRemovedReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FlowRemovedReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_vswitch_v1_vswitch_proto_enumTypes[1].Descriptor()
+}
+
+func (FlowRemovedReason) Type() protoreflect.EnumType {
+	return &file_vswitch_v1_vswitch_proto_enumTypes[1]
+}
+
+func (x FlowRemovedReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FlowRemovedReason.Descriptor instead.
+func (FlowRemovedReason) EnumDescriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{1}
+}
+
+type PortStatusReason int32
+
+const (
+	PortStatusReason_PORT_STATUS_REASON_UNSPECIFIED PortStatusReason = 0
+	PortStatusReason_PORT_STATUS_REASON_ADD         PortStatusReason = 1
+	PortStatusReason_PORT_STATUS_REASON_DELETE      PortStatusReason = 2
+	PortStatusReason_PORT_STATUS_REASON_MODIFY      PortStatusReason = 3
+)
+
+// Enum value maps for PortStatusReason.
+var (
+	PortStatusReason_name = map[int32]string{
+		0: "PORT_STATUS_REASON_UNSPECIFIED",
+		1: "PORT_STATUS_REASON_ADD",
+		2: "PORT_STATUS_REASON_DELETE",
+		3: "PORT_STATUS_REASON_MODIFY",
+	}
+	PortStatusReason_value = map[string]int32{
+		"PORT_STATUS_REASON_UNSPECIFIED": 0,
+		"PORT_STATUS_REASON_ADD":         1,
+		"PORT_STATUS_REASON_DELETE":      2,
+		"PORT_STATUS_REASON_MODIFY":      3,
+	}
+)
+
+func (x PortStatusReason) Enum() *PortStatusReason {
+	p := new(PortStatusReason)
+	*p = x
+	return p
+}
+
+func (x PortStatusReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PortStatusReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_vswitch_v1_vswitch_proto_enumTypes[2].Descriptor()
+}
+
+func (PortStatusReason) Type() protoreflect.EnumType {
+	return &file_vswitch_v1_vswitch_proto_enumTypes[2]
+}
+
+func (x PortStatusReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PortStatusReason.Descriptor instead.
+func (PortStatusReason) EnumDescriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{2}
+}
+
+type WatchEventKind int32
+
+const (
+	WatchEventKind_WATCH_EVENT_KIND_UNSPECIFIED WatchEventKind = 0
+	// Part of the initial state.
+	WatchEventKind_WATCH_EVENT_KIND_EXISTING WatchEventKind = 1
+	// The initial state is complete.
+	WatchEventKind_WATCH_EVENT_KIND_SYNCED         WatchEventKind = 2
+	WatchEventKind_WATCH_EVENT_KIND_BRIDGE_ADDED   WatchEventKind = 3
+	WatchEventKind_WATCH_EVENT_KIND_BRIDGE_DELETED WatchEventKind = 4
+	WatchEventKind_WATCH_EVENT_KIND_PORT_ADDED     WatchEventKind = 5
+	WatchEventKind_WATCH_EVENT_KIND_PORT_DELETED   WatchEventKind = 6
+	// The port's configuration changed.
+	WatchEventKind_WATCH_EVENT_KIND_PORT_MODIFIED WatchEventKind = 7
+	WatchEventKind_WATCH_EVENT_KIND_PORT_UP       WatchEventKind = 8
+	WatchEventKind_WATCH_EVENT_KIND_PORT_DOWN     WatchEventKind = 9
+	// A bridge's own configuration (fail mode, controllers, other_config) changed.
+	WatchEventKind_WATCH_EVENT_KIND_BRIDGE_MODIFIED WatchEventKind = 10
+)
+
+// Enum value maps for WatchEventKind.
+var (
+	WatchEventKind_name = map[int32]string{
+		0:  "WATCH_EVENT_KIND_UNSPECIFIED",
+		1:  "WATCH_EVENT_KIND_EXISTING",
+		2:  "WATCH_EVENT_KIND_SYNCED",
+		3:  "WATCH_EVENT_KIND_BRIDGE_ADDED",
+		4:  "WATCH_EVENT_KIND_BRIDGE_DELETED",
+		5:  "WATCH_EVENT_KIND_PORT_ADDED",
+		6:  "WATCH_EVENT_KIND_PORT_DELETED",
+		7:  "WATCH_EVENT_KIND_PORT_MODIFIED",
+		8:  "WATCH_EVENT_KIND_PORT_UP",
+		9:  "WATCH_EVENT_KIND_PORT_DOWN",
+		10: "WATCH_EVENT_KIND_BRIDGE_MODIFIED",
+	}
+	WatchEventKind_value = map[string]int32{
+		"WATCH_EVENT_KIND_UNSPECIFIED":     0,
+		"WATCH_EVENT_KIND_EXISTING":        1,
+		"WATCH_EVENT_KIND_SYNCED":          2,
+		"WATCH_EVENT_KIND_BRIDGE_ADDED":    3,
+		"WATCH_EVENT_KIND_BRIDGE_DELETED":  4,
+		"WATCH_EVENT_KIND_PORT_ADDED":      5,
+		"WATCH_EVENT_KIND_PORT_DELETED":    6,
+		"WATCH_EVENT_KIND_PORT_MODIFIED":   7,
+		"WATCH_EVENT_KIND_PORT_UP":         8,
+		"WATCH_EVENT_KIND_PORT_DOWN":       9,
+		"WATCH_EVENT_KIND_BRIDGE_MODIFIED": 10,
+	}
+)
+
+func (x WatchEventKind) Enum() *WatchEventKind {
+	p := new(WatchEventKind)
+	*p = x
+	return p
+}
+
+func (x WatchEventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchEventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_vswitch_v1_vswitch_proto_enumTypes[3].Descriptor()
+}
+
+func (WatchEventKind) Type() protoreflect.EnumType {
+	return &file_vswitch_v1_vswitch_proto_enumTypes[3]
+}
+
+func (x WatchEventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchEventKind.Descriptor instead.
+func (WatchEventKind) EnumDescriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{3}
+}
+
 type AddBridgeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -3592,6 +3834,1189 @@ func (*PmdStatsClearResponse) Descriptor() ([]byte, []int) {
 	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{63}
 }
 
+type ControllerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*ControllerRequest_Hello
+	//	*ControllerRequest_PacketOut
+	//	*ControllerRequest_Echo
+	Msg           isControllerRequest_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControllerRequest) Reset() {
+	*x = ControllerRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControllerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControllerRequest) ProtoMessage() {}
+
+func (x *ControllerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControllerRequest.ProtoReflect.Descriptor instead.
+func (*ControllerRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ControllerRequest) GetMsg() isControllerRequest_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *ControllerRequest) GetHello() *ControllerHello {
+	if x != nil {
+		if x, ok := x.Msg.(*ControllerRequest_Hello); ok {
+			return x.Hello
+		}
+	}
+	return nil
+}
+
+func (x *ControllerRequest) GetPacketOut() *PacketOut {
+	if x != nil {
+		if x, ok := x.Msg.(*ControllerRequest_PacketOut); ok {
+			return x.PacketOut
+		}
+	}
+	return nil
+}
+
+func (x *ControllerRequest) GetEcho() *Echo {
+	if x != nil {
+		if x, ok := x.Msg.(*ControllerRequest_Echo); ok {
+			return x.Echo
+		}
+	}
+	return nil
+}
+
+type isControllerRequest_Msg interface {
+	isControllerRequest_Msg()
+}
+
+type ControllerRequest_Hello struct {
+	Hello *ControllerHello `protobuf:"bytes,1,opt,name=hello,proto3,oneof"`
+}
+
+type ControllerRequest_PacketOut struct {
+	PacketOut *PacketOut `protobuf:"bytes,2,opt,name=packet_out,json=packetOut,proto3,oneof"`
+}
+
+type ControllerRequest_Echo struct {
+	Echo *Echo `protobuf:"bytes,3,opt,name=echo,proto3,oneof"`
+}
+
+func (*ControllerRequest_Hello) isControllerRequest_Msg() {}
+
+func (*ControllerRequest_PacketOut) isControllerRequest_Msg() {}
+
+func (*ControllerRequest_Echo) isControllerRequest_Msg() {}
+
+// ControllerHello must be the first message of a Controller stream.
+type ControllerHello struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// Packet-in queue depth for this controller (default 256, 1 to 4096).
+	QueueLen uint32 `protobuf:"varint,2,opt,name=queue_len,json=queueLen,proto3" json:"queue_len,omitempty"`
+	// A name for logs and ControllerStatus.
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControllerHello) Reset() {
+	*x = ControllerHello{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControllerHello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControllerHello) ProtoMessage() {}
+
+func (x *ControllerHello) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControllerHello.ProtoReflect.Descriptor instead.
+func (*ControllerHello) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ControllerHello) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *ControllerHello) GetQueueLen() uint32 {
+	if x != nil {
+		return x.QueueLen
+	}
+	return 0
+}
+
+func (x *ControllerHello) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// PacketOut injects a frame: with actions (flow syntax, e.g. "output:2",
+// "output:TABLE" to run it through the pipeline from in_port, "NORMAL").
+type PacketOut struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Xid   uint64                 `protobuf:"varint,1,opt,name=xid,proto3" json:"xid,omitempty"`
+	Frame []byte                 `protobuf:"bytes,2,opt,name=frame,proto3" json:"frame,omitempty"`
+	// OpenFlow in_port; 0 means CONTROLLER. in_port_name wins when set.
+	InPort        uint32 `protobuf:"varint,3,opt,name=in_port,json=inPort,proto3" json:"in_port,omitempty"`
+	InPortName    string `protobuf:"bytes,4,opt,name=in_port_name,json=inPortName,proto3" json:"in_port_name,omitempty"`
+	Actions       string `protobuf:"bytes,5,opt,name=actions,proto3" json:"actions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PacketOut) Reset() {
+	*x = PacketOut{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PacketOut) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PacketOut) ProtoMessage() {}
+
+func (x *PacketOut) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PacketOut.ProtoReflect.Descriptor instead.
+func (*PacketOut) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *PacketOut) GetXid() uint64 {
+	if x != nil {
+		return x.Xid
+	}
+	return 0
+}
+
+func (x *PacketOut) GetFrame() []byte {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
+func (x *PacketOut) GetInPort() uint32 {
+	if x != nil {
+		return x.InPort
+	}
+	return 0
+}
+
+func (x *PacketOut) GetInPortName() string {
+	if x != nil {
+		return x.InPortName
+	}
+	return ""
+}
+
+func (x *PacketOut) GetActions() string {
+	if x != nil {
+		return x.Actions
+	}
+	return ""
+}
+
+type Echo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Xid           uint64                 `protobuf:"varint,1,opt,name=xid,proto3" json:"xid,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Echo) Reset() {
+	*x = Echo{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Echo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Echo) ProtoMessage() {}
+
+func (x *Echo) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Echo.ProtoReflect.Descriptor instead.
+func (*Echo) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *Echo) GetXid() uint64 {
+	if x != nil {
+		return x.Xid
+	}
+	return 0
+}
+
+func (x *Echo) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ControllerEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*ControllerEvent_Ready
+	//	*ControllerEvent_PacketIn
+	//	*ControllerEvent_FlowRemoved
+	//	*ControllerEvent_PortStatus
+	//	*ControllerEvent_EchoReply
+	//	*ControllerEvent_PacketOutResult
+	Event         isControllerEvent_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControllerEvent) Reset() {
+	*x = ControllerEvent{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControllerEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControllerEvent) ProtoMessage() {}
+
+func (x *ControllerEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControllerEvent.ProtoReflect.Descriptor instead.
+func (*ControllerEvent) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *ControllerEvent) GetEvent() isControllerEvent_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *ControllerEvent) GetReady() *ControllerReady {
+	if x != nil {
+		if x, ok := x.Event.(*ControllerEvent_Ready); ok {
+			return x.Ready
+		}
+	}
+	return nil
+}
+
+func (x *ControllerEvent) GetPacketIn() *PacketIn {
+	if x != nil {
+		if x, ok := x.Event.(*ControllerEvent_PacketIn); ok {
+			return x.PacketIn
+		}
+	}
+	return nil
+}
+
+func (x *ControllerEvent) GetFlowRemoved() *FlowRemoved {
+	if x != nil {
+		if x, ok := x.Event.(*ControllerEvent_FlowRemoved); ok {
+			return x.FlowRemoved
+		}
+	}
+	return nil
+}
+
+func (x *ControllerEvent) GetPortStatus() *PortStatus {
+	if x != nil {
+		if x, ok := x.Event.(*ControllerEvent_PortStatus); ok {
+			return x.PortStatus
+		}
+	}
+	return nil
+}
+
+func (x *ControllerEvent) GetEchoReply() *Echo {
+	if x != nil {
+		if x, ok := x.Event.(*ControllerEvent_EchoReply); ok {
+			return x.EchoReply
+		}
+	}
+	return nil
+}
+
+func (x *ControllerEvent) GetPacketOutResult() *PacketOutResult {
+	if x != nil {
+		if x, ok := x.Event.(*ControllerEvent_PacketOutResult); ok {
+			return x.PacketOutResult
+		}
+	}
+	return nil
+}
+
+type isControllerEvent_Event interface {
+	isControllerEvent_Event()
+}
+
+type ControllerEvent_Ready struct {
+	Ready *ControllerReady `protobuf:"bytes,1,opt,name=ready,proto3,oneof"`
+}
+
+type ControllerEvent_PacketIn struct {
+	PacketIn *PacketIn `protobuf:"bytes,2,opt,name=packet_in,json=packetIn,proto3,oneof"`
+}
+
+type ControllerEvent_FlowRemoved struct {
+	FlowRemoved *FlowRemoved `protobuf:"bytes,3,opt,name=flow_removed,json=flowRemoved,proto3,oneof"`
+}
+
+type ControllerEvent_PortStatus struct {
+	PortStatus *PortStatus `protobuf:"bytes,4,opt,name=port_status,json=portStatus,proto3,oneof"`
+}
+
+type ControllerEvent_EchoReply struct {
+	EchoReply *Echo `protobuf:"bytes,5,opt,name=echo_reply,json=echoReply,proto3,oneof"`
+}
+
+type ControllerEvent_PacketOutResult struct {
+	PacketOutResult *PacketOutResult `protobuf:"bytes,6,opt,name=packet_out_result,json=packetOutResult,proto3,oneof"`
+}
+
+func (*ControllerEvent_Ready) isControllerEvent_Event() {}
+
+func (*ControllerEvent_PacketIn) isControllerEvent_Event() {}
+
+func (*ControllerEvent_FlowRemoved) isControllerEvent_Event() {}
+
+func (*ControllerEvent_PortStatus) isControllerEvent_Event() {}
+
+func (*ControllerEvent_EchoReply) isControllerEvent_Event() {}
+
+func (*ControllerEvent_PacketOutResult) isControllerEvent_Event() {}
+
+type ControllerReady struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bridge        string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	FailMode      string                 `protobuf:"bytes,2,opt,name=fail_mode,json=failMode,proto3" json:"fail_mode,omitempty"`
+	Ports         []*PortStatus          `protobuf:"bytes,3,rep,name=ports,proto3" json:"ports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControllerReady) Reset() {
+	*x = ControllerReady{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControllerReady) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControllerReady) ProtoMessage() {}
+
+func (x *ControllerReady) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControllerReady.ProtoReflect.Descriptor instead.
+func (*ControllerReady) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *ControllerReady) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *ControllerReady) GetFailMode() string {
+	if x != nil {
+		return x.FailMode
+	}
+	return ""
+}
+
+func (x *ControllerReady) GetPorts() []*PortStatus {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+type PacketIn struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Reason     PacketInReason         `protobuf:"varint,1,opt,name=reason,proto3,enum=vswitch.v1.PacketInReason" json:"reason,omitempty"`
+	Table      uint32                 `protobuf:"varint,2,opt,name=table,proto3" json:"table,omitempty"`
+	Cookie     uint64                 `protobuf:"varint,3,opt,name=cookie,proto3" json:"cookie,omitempty"`
+	InPort     uint32                 `protobuf:"varint,4,opt,name=in_port,json=inPort,proto3" json:"in_port,omitempty"`
+	InPortName string                 `protobuf:"bytes,5,opt,name=in_port_name,json=inPortName,proto3" json:"in_port_name,omitempty"`
+	// Length of the whole frame; data holds its first max_len bytes.
+	TotalLen uint32 `protobuf:"varint,6,opt,name=total_len,json=totalLen,proto3" json:"total_len,omitempty"`
+	Data     []byte `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
+	// controller(id=N) of the action.
+	ControllerId uint32 `protobuf:"varint,8,opt,name=controller_id,json=controllerId,proto3" json:"controller_id,omitempty"`
+	// Packet-ins this controller lost to a full queue so far.
+	Dropped       uint64 `protobuf:"varint,9,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PacketIn) Reset() {
+	*x = PacketIn{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PacketIn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PacketIn) ProtoMessage() {}
+
+func (x *PacketIn) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PacketIn.ProtoReflect.Descriptor instead.
+func (*PacketIn) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *PacketIn) GetReason() PacketInReason {
+	if x != nil {
+		return x.Reason
+	}
+	return PacketInReason_PACKET_IN_REASON_UNSPECIFIED
+}
+
+func (x *PacketIn) GetTable() uint32 {
+	if x != nil {
+		return x.Table
+	}
+	return 0
+}
+
+func (x *PacketIn) GetCookie() uint64 {
+	if x != nil {
+		return x.Cookie
+	}
+	return 0
+}
+
+func (x *PacketIn) GetInPort() uint32 {
+	if x != nil {
+		return x.InPort
+	}
+	return 0
+}
+
+func (x *PacketIn) GetInPortName() string {
+	if x != nil {
+		return x.InPortName
+	}
+	return ""
+}
+
+func (x *PacketIn) GetTotalLen() uint32 {
+	if x != nil {
+		return x.TotalLen
+	}
+	return 0
+}
+
+func (x *PacketIn) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *PacketIn) GetControllerId() uint32 {
+	if x != nil {
+		return x.ControllerId
+	}
+	return 0
+}
+
+func (x *PacketIn) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+type FlowRemoved struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Reason   FlowRemovedReason      `protobuf:"varint,1,opt,name=reason,proto3,enum=vswitch.v1.FlowRemovedReason" json:"reason,omitempty"`
+	Table    uint32                 `protobuf:"varint,2,opt,name=table,proto3" json:"table,omitempty"`
+	Priority uint32                 `protobuf:"varint,3,opt,name=priority,proto3" json:"priority,omitempty"`
+	Cookie   uint64                 `protobuf:"varint,4,opt,name=cookie,proto3" json:"cookie,omitempty"`
+	// The rule's match in flow syntax.
+	Match         string               `protobuf:"bytes,5,opt,name=match,proto3" json:"match,omitempty"`
+	Duration      *durationpb.Duration `protobuf:"bytes,6,opt,name=duration,proto3" json:"duration,omitempty"`
+	Packets       uint64               `protobuf:"varint,7,opt,name=packets,proto3" json:"packets,omitempty"`
+	Bytes         uint64               `protobuf:"varint,8,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	IdleTimeout   uint32               `protobuf:"varint,9,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	HardTimeout   uint32               `protobuf:"varint,10,opt,name=hard_timeout,json=hardTimeout,proto3" json:"hard_timeout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowRemoved) Reset() {
+	*x = FlowRemoved{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowRemoved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowRemoved) ProtoMessage() {}
+
+func (x *FlowRemoved) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowRemoved.ProtoReflect.Descriptor instead.
+func (*FlowRemoved) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *FlowRemoved) GetReason() FlowRemovedReason {
+	if x != nil {
+		return x.Reason
+	}
+	return FlowRemovedReason_FLOW_REMOVED_REASON_UNSPECIFIED
+}
+
+func (x *FlowRemoved) GetTable() uint32 {
+	if x != nil {
+		return x.Table
+	}
+	return 0
+}
+
+func (x *FlowRemoved) GetPriority() uint32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *FlowRemoved) GetCookie() uint64 {
+	if x != nil {
+		return x.Cookie
+	}
+	return 0
+}
+
+func (x *FlowRemoved) GetMatch() string {
+	if x != nil {
+		return x.Match
+	}
+	return ""
+}
+
+func (x *FlowRemoved) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *FlowRemoved) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *FlowRemoved) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *FlowRemoved) GetIdleTimeout() uint32 {
+	if x != nil {
+		return x.IdleTimeout
+	}
+	return 0
+}
+
+func (x *FlowRemoved) GetHardTimeout() uint32 {
+	if x != nil {
+		return x.HardTimeout
+	}
+	return 0
+}
+
+type PortStatus struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Reason PortStatusReason       `protobuf:"varint,1,opt,name=reason,proto3,enum=vswitch.v1.PortStatusReason" json:"reason,omitempty"`
+	Port   string                 `protobuf:"bytes,2,opt,name=port,proto3" json:"port,omitempty"`
+	Ofport uint32                 `protobuf:"varint,3,opt,name=ofport,proto3" json:"ofport,omitempty"`
+	Up     bool                   `protobuf:"varint,4,opt,name=up,proto3" json:"up,omitempty"`
+	// Why the port is not up, or "" when it is.
+	Status        string `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	Type          string `protobuf:"bytes,6,opt,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortStatus) Reset() {
+	*x = PortStatus{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortStatus) ProtoMessage() {}
+
+func (x *PortStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortStatus.ProtoReflect.Descriptor instead.
+func (*PortStatus) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *PortStatus) GetReason() PortStatusReason {
+	if x != nil {
+		return x.Reason
+	}
+	return PortStatusReason_PORT_STATUS_REASON_UNSPECIFIED
+}
+
+func (x *PortStatus) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *PortStatus) GetOfport() uint32 {
+	if x != nil {
+		return x.Ofport
+	}
+	return 0
+}
+
+func (x *PortStatus) GetUp() bool {
+	if x != nil {
+		return x.Up
+	}
+	return false
+}
+
+func (x *PortStatus) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *PortStatus) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+type PacketOutResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Xid   uint64                 `protobuf:"varint,1,opt,name=xid,proto3" json:"xid,omitempty"`
+	// Empty on success.
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PacketOutResult) Reset() {
+	*x = PacketOutResult{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PacketOutResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PacketOutResult) ProtoMessage() {}
+
+func (x *PacketOutResult) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PacketOutResult.ProtoReflect.Descriptor instead.
+func (*PacketOutResult) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *PacketOutResult) GetXid() uint64 {
+	if x != nil {
+		return x.Xid
+	}
+	return 0
+}
+
+func (x *PacketOutResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type ControllerStatusRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "" for every bridge.
+	Bridge        string `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControllerStatusRequest) Reset() {
+	*x = ControllerStatusRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControllerStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControllerStatusRequest) ProtoMessage() {}
+
+func (x *ControllerStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControllerStatusRequest.ProtoReflect.Descriptor instead.
+func (*ControllerStatusRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *ControllerStatusRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+type ControllerStatusResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Controllers   []*ControllerInfo      `protobuf:"bytes,1,rep,name=controllers,proto3" json:"controllers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControllerStatusResponse) Reset() {
+	*x = ControllerStatusResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControllerStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControllerStatusResponse) ProtoMessage() {}
+
+func (x *ControllerStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControllerStatusResponse.ProtoReflect.Descriptor instead.
+func (*ControllerStatusResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *ControllerStatusResponse) GetControllers() []*ControllerInfo {
+	if x != nil {
+		return x.Controllers
+	}
+	return nil
+}
+
+type ControllerInfo struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Bridge           string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	Name             string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	ConnectedFor     *durationpb.Duration   `protobuf:"bytes,3,opt,name=connected_for,json=connectedFor,proto3" json:"connected_for,omitempty"`
+	PacketInsSent    uint64                 `protobuf:"varint,4,opt,name=packet_ins_sent,json=packetInsSent,proto3" json:"packet_ins_sent,omitempty"`
+	PacketInsDropped uint64                 `protobuf:"varint,5,opt,name=packet_ins_dropped,json=packetInsDropped,proto3" json:"packet_ins_dropped,omitempty"`
+	PacketOuts       uint64                 `protobuf:"varint,6,opt,name=packet_outs,json=packetOuts,proto3" json:"packet_outs,omitempty"`
+	QueueLen         uint32                 `protobuf:"varint,7,opt,name=queue_len,json=queueLen,proto3" json:"queue_len,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ControllerInfo) Reset() {
+	*x = ControllerInfo{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControllerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControllerInfo) ProtoMessage() {}
+
+func (x *ControllerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControllerInfo.ProtoReflect.Descriptor instead.
+func (*ControllerInfo) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *ControllerInfo) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *ControllerInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ControllerInfo) GetConnectedFor() *durationpb.Duration {
+	if x != nil {
+		return x.ConnectedFor
+	}
+	return nil
+}
+
+func (x *ControllerInfo) GetPacketInsSent() uint64 {
+	if x != nil {
+		return x.PacketInsSent
+	}
+	return 0
+}
+
+func (x *ControllerInfo) GetPacketInsDropped() uint64 {
+	if x != nil {
+		return x.PacketInsDropped
+	}
+	return 0
+}
+
+func (x *ControllerInfo) GetPacketOuts() uint64 {
+	if x != nil {
+		return x.PacketOuts
+	}
+	return 0
+}
+
+func (x *ControllerInfo) GetQueueLen() uint32 {
+	if x != nil {
+		return x.QueueLen
+	}
+	return 0
+}
+
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this bridge's events; "" for all.
+	Bridge        string `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *WatchRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+type WatchEvent struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Kind   WatchEventKind         `protobuf:"varint,1,opt,name=kind,proto3,enum=vswitch.v1.WatchEventKind" json:"kind,omitempty"`
+	Bridge string                 `protobuf:"bytes,2,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// Empty for bridge events.
+	Port          string `protobuf:"bytes,3,opt,name=port,proto3" json:"port,omitempty"`
+	Ofport        uint32 `protobuf:"varint,4,opt,name=ofport,proto3" json:"ofport,omitempty"`
+	Type          string `protobuf:"bytes,5,opt,name=type,proto3" json:"type,omitempty"`
+	Up            bool   `protobuf:"varint,6,opt,name=up,proto3" json:"up,omitempty"`
+	Status        string `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEvent) Reset() {
+	*x = WatchEvent{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEvent) ProtoMessage() {}
+
+func (x *WatchEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
+func (*WatchEvent) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *WatchEvent) GetKind() WatchEventKind {
+	if x != nil {
+		return x.Kind
+	}
+	return WatchEventKind_WATCH_EVENT_KIND_UNSPECIFIED
+}
+
+func (x *WatchEvent) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetOfport() uint32 {
+	if x != nil {
+		return x.Ofport
+	}
+	return 0
+}
+
+func (x *WatchEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetUp() bool {
+	if x != nil {
+		return x.Up
+	}
+	return false
+}
+
+func (x *WatchEvent) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
 var File_vswitch_v1_vswitch_proto protoreflect.FileDescriptor
 
 const file_vswitch_v1_vswitch_proto_rawDesc = "" +
@@ -3837,7 +5262,130 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\tmegaflows\x18\x0e \x01(\x04R\tmegaflows\x12\x18\n" +
 	"\aexpired\x18\x0f \x01(\x04R\aexpired\"\x16\n" +
 	"\x14PmdStatsClearRequest\"\x17\n" +
-	"\x15PmdStatsClearResponse2\xec\x0e\n" +
+	"\x15PmdStatsClearResponse\"\xaf\x01\n" +
+	"\x11ControllerRequest\x123\n" +
+	"\x05hello\x18\x01 \x01(\v2\x1b.vswitch.v1.ControllerHelloH\x00R\x05hello\x126\n" +
+	"\n" +
+	"packet_out\x18\x02 \x01(\v2\x15.vswitch.v1.PacketOutH\x00R\tpacketOut\x12&\n" +
+	"\x04echo\x18\x03 \x01(\v2\x10.vswitch.v1.EchoH\x00R\x04echoB\x05\n" +
+	"\x03msg\"Z\n" +
+	"\x0fControllerHello\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x1b\n" +
+	"\tqueue_len\x18\x02 \x01(\rR\bqueueLen\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\x88\x01\n" +
+	"\tPacketOut\x12\x10\n" +
+	"\x03xid\x18\x01 \x01(\x04R\x03xid\x12\x14\n" +
+	"\x05frame\x18\x02 \x01(\fR\x05frame\x12\x17\n" +
+	"\ain_port\x18\x03 \x01(\rR\x06inPort\x12 \n" +
+	"\fin_port_name\x18\x04 \x01(\tR\n" +
+	"inPortName\x12\x18\n" +
+	"\aactions\x18\x05 \x01(\tR\aactions\",\n" +
+	"\x04Echo\x12\x10\n" +
+	"\x03xid\x18\x01 \x01(\x04R\x03xid\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xfb\x02\n" +
+	"\x0fControllerEvent\x123\n" +
+	"\x05ready\x18\x01 \x01(\v2\x1b.vswitch.v1.ControllerReadyH\x00R\x05ready\x123\n" +
+	"\tpacket_in\x18\x02 \x01(\v2\x14.vswitch.v1.PacketInH\x00R\bpacketIn\x12<\n" +
+	"\fflow_removed\x18\x03 \x01(\v2\x17.vswitch.v1.FlowRemovedH\x00R\vflowRemoved\x129\n" +
+	"\vport_status\x18\x04 \x01(\v2\x16.vswitch.v1.PortStatusH\x00R\n" +
+	"portStatus\x121\n" +
+	"\n" +
+	"echo_reply\x18\x05 \x01(\v2\x10.vswitch.v1.EchoH\x00R\techoReply\x12I\n" +
+	"\x11packet_out_result\x18\x06 \x01(\v2\x1b.vswitch.v1.PacketOutResultH\x00R\x0fpacketOutResultB\a\n" +
+	"\x05event\"t\n" +
+	"\x0fControllerReady\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x1b\n" +
+	"\tfail_mode\x18\x02 \x01(\tR\bfailMode\x12,\n" +
+	"\x05ports\x18\x03 \x03(\v2\x16.vswitch.v1.PortStatusR\x05ports\"\x97\x02\n" +
+	"\bPacketIn\x122\n" +
+	"\x06reason\x18\x01 \x01(\x0e2\x1a.vswitch.v1.PacketInReasonR\x06reason\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\rR\x05table\x12\x16\n" +
+	"\x06cookie\x18\x03 \x01(\x04R\x06cookie\x12\x17\n" +
+	"\ain_port\x18\x04 \x01(\rR\x06inPort\x12 \n" +
+	"\fin_port_name\x18\x05 \x01(\tR\n" +
+	"inPortName\x12\x1b\n" +
+	"\ttotal_len\x18\x06 \x01(\rR\btotalLen\x12\x12\n" +
+	"\x04data\x18\a \x01(\fR\x04data\x12#\n" +
+	"\rcontroller_id\x18\b \x01(\rR\fcontrollerId\x12\x18\n" +
+	"\adropped\x18\t \x01(\x04R\adropped\"\xd1\x02\n" +
+	"\vFlowRemoved\x125\n" +
+	"\x06reason\x18\x01 \x01(\x0e2\x1d.vswitch.v1.FlowRemovedReasonR\x06reason\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\rR\x05table\x12\x1a\n" +
+	"\bpriority\x18\x03 \x01(\rR\bpriority\x12\x16\n" +
+	"\x06cookie\x18\x04 \x01(\x04R\x06cookie\x12\x14\n" +
+	"\x05match\x18\x05 \x01(\tR\x05match\x125\n" +
+	"\bduration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x18\n" +
+	"\apackets\x18\a \x01(\x04R\apackets\x12\x14\n" +
+	"\x05bytes\x18\b \x01(\x04R\x05bytes\x12!\n" +
+	"\fidle_timeout\x18\t \x01(\rR\vidleTimeout\x12!\n" +
+	"\fhard_timeout\x18\n" +
+	" \x01(\rR\vhardTimeout\"\xaa\x01\n" +
+	"\n" +
+	"PortStatus\x124\n" +
+	"\x06reason\x18\x01 \x01(\x0e2\x1c.vswitch.v1.PortStatusReasonR\x06reason\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\tR\x04port\x12\x16\n" +
+	"\x06ofport\x18\x03 \x01(\rR\x06ofport\x12\x0e\n" +
+	"\x02up\x18\x04 \x01(\bR\x02up\x12\x16\n" +
+	"\x06status\x18\x05 \x01(\tR\x06status\x12\x12\n" +
+	"\x04type\x18\x06 \x01(\tR\x04type\"9\n" +
+	"\x0fPacketOutResult\x12\x10\n" +
+	"\x03xid\x18\x01 \x01(\x04R\x03xid\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"1\n" +
+	"\x17ControllerStatusRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\"X\n" +
+	"\x18ControllerStatusResponse\x12<\n" +
+	"\vcontrollers\x18\x01 \x03(\v2\x1a.vswitch.v1.ControllerInfoR\vcontrollers\"\x90\x02\n" +
+	"\x0eControllerInfo\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12>\n" +
+	"\rconnected_for\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\fconnectedFor\x12&\n" +
+	"\x0fpacket_ins_sent\x18\x04 \x01(\x04R\rpacketInsSent\x12,\n" +
+	"\x12packet_ins_dropped\x18\x05 \x01(\x04R\x10packetInsDropped\x12\x1f\n" +
+	"\vpacket_outs\x18\x06 \x01(\x04R\n" +
+	"packetOuts\x12\x1b\n" +
+	"\tqueue_len\x18\a \x01(\rR\bqueueLen\"&\n" +
+	"\fWatchRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\"\xbc\x01\n" +
+	"\n" +
+	"WatchEvent\x12.\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1a.vswitch.v1.WatchEventKindR\x04kind\x12\x16\n" +
+	"\x06bridge\x18\x02 \x01(\tR\x06bridge\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\tR\x04port\x12\x16\n" +
+	"\x06ofport\x18\x04 \x01(\rR\x06ofport\x12\x12\n" +
+	"\x04type\x18\x05 \x01(\tR\x04type\x12\x0e\n" +
+	"\x02up\x18\x06 \x01(\bR\x02up\x12\x16\n" +
+	"\x06status\x18\a \x01(\tR\x06status*\xee\x01\n" +
+	"\x0ePacketInReason\x12 \n" +
+	"\x1cPACKET_IN_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19PACKET_IN_REASON_NO_MATCH\x10\x01\x12\x1b\n" +
+	"\x17PACKET_IN_REASON_ACTION\x10\x02\x12 \n" +
+	"\x1cPACKET_IN_REASON_INVALID_TTL\x10\x03\x12\x1f\n" +
+	"\x1bPACKET_IN_REASON_ACTION_SET\x10\x04\x12\x1a\n" +
+	"\x16PACKET_IN_REASON_GROUP\x10\x05\x12\x1f\n" +
+	"\x1bPACKET_IN_REASON_PACKET_OUT\x10\x06*\xa4\x01\n" +
+	"\x11FlowRemovedReason\x12#\n" +
+	"\x1fFLOW_REMOVED_REASON_UNSPECIFIED\x10\x00\x12$\n" +
+	" FLOW_REMOVED_REASON_IDLE_TIMEOUT\x10\x01\x12$\n" +
+	" FLOW_REMOVED_REASON_HARD_TIMEOUT\x10\x02\x12\x1e\n" +
+	"\x1aFLOW_REMOVED_REASON_DELETE\x10\x03*\x90\x01\n" +
+	"\x10PortStatusReason\x12\"\n" +
+	"\x1ePORT_STATUS_REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16PORT_STATUS_REASON_ADD\x10\x01\x12\x1d\n" +
+	"\x19PORT_STATUS_REASON_DELETE\x10\x02\x12\x1d\n" +
+	"\x19PORT_STATUS_REASON_MODIFY\x10\x03*\x82\x03\n" +
+	"\x0eWatchEventKind\x12 \n" +
+	"\x1cWATCH_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19WATCH_EVENT_KIND_EXISTING\x10\x01\x12\x1b\n" +
+	"\x17WATCH_EVENT_KIND_SYNCED\x10\x02\x12!\n" +
+	"\x1dWATCH_EVENT_KIND_BRIDGE_ADDED\x10\x03\x12#\n" +
+	"\x1fWATCH_EVENT_KIND_BRIDGE_DELETED\x10\x04\x12\x1f\n" +
+	"\x1bWATCH_EVENT_KIND_PORT_ADDED\x10\x05\x12!\n" +
+	"\x1dWATCH_EVENT_KIND_PORT_DELETED\x10\x06\x12\"\n" +
+	"\x1eWATCH_EVENT_KIND_PORT_MODIFIED\x10\a\x12\x1c\n" +
+	"\x18WATCH_EVENT_KIND_PORT_UP\x10\b\x12\x1e\n" +
+	"\x1aWATCH_EVENT_KIND_PORT_DOWN\x10\t\x12$\n" +
+	" WATCH_EVENT_KIND_BRIDGE_MODIFIED\x10\n" +
+	"2\xd6\x10\n" +
 	"\aVswitch\x12H\n" +
 	"\tAddBridge\x12\x1c.vswitch.v1.AddBridgeRequest\x1a\x1d.vswitch.v1.AddBridgeResponse\x12H\n" +
 	"\tDelBridge\x12\x1c.vswitch.v1.DelBridgeRequest\x1a\x1d.vswitch.v1.DelBridgeResponse\x12N\n" +
@@ -3865,7 +5413,11 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\aPmdRxqs\x12\x1a.vswitch.v1.PmdRxqsRequest\x1a\x1b.vswitch.v1.PmdRxqsResponse\x12`\n" +
 	"\x11DumpDatapathFlows\x12$.vswitch.v1.DumpDatapathFlowsRequest\x1a%.vswitch.v1.DumpDatapathFlowsResponse\x12E\n" +
 	"\bPmdStats\x12\x1b.vswitch.v1.PmdStatsRequest\x1a\x1c.vswitch.v1.PmdStatsResponse\x12T\n" +
-	"\rPmdStatsClear\x12 .vswitch.v1.PmdStatsClearRequest\x1a!.vswitch.v1.PmdStatsClearResponseB$Z\"vswitch/proto/vswitch/v1;vswitchv1b\x06proto3"
+	"\rPmdStatsClear\x12 .vswitch.v1.PmdStatsClearRequest\x1a!.vswitch.v1.PmdStatsClearResponse\x12L\n" +
+	"\n" +
+	"Controller\x12\x1d.vswitch.v1.ControllerRequest\x1a\x1b.vswitch.v1.ControllerEvent(\x010\x01\x12]\n" +
+	"\x10ControllerStatus\x12#.vswitch.v1.ControllerStatusRequest\x1a$.vswitch.v1.ControllerStatusResponse\x12;\n" +
+	"\x05Watch\x12\x18.vswitch.v1.WatchRequest\x1a\x16.vswitch.v1.WatchEvent0\x01B$Z\"vswitch/proto/vswitch/v1;vswitchv1b\x06proto3"
 
 var (
 	file_vswitch_v1_vswitch_proto_rawDescOnce sync.Once
@@ -3879,157 +5431,200 @@ func file_vswitch_v1_vswitch_proto_rawDescGZIP() []byte {
 	return file_vswitch_v1_vswitch_proto_rawDescData
 }
 
-var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_vswitch_v1_vswitch_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
 var file_vswitch_v1_vswitch_proto_goTypes = []any{
-	(*AddBridgeRequest)(nil),          // 0: vswitch.v1.AddBridgeRequest
-	(*AddBridgeResponse)(nil),         // 1: vswitch.v1.AddBridgeResponse
-	(*DelBridgeRequest)(nil),          // 2: vswitch.v1.DelBridgeRequest
-	(*DelBridgeResponse)(nil),         // 3: vswitch.v1.DelBridgeResponse
-	(*ListBridgesRequest)(nil),        // 4: vswitch.v1.ListBridgesRequest
-	(*ListBridgesResponse)(nil),       // 5: vswitch.v1.ListBridgesResponse
-	(*PortSpec)(nil),                  // 6: vswitch.v1.PortSpec
-	(*AddPortRequest)(nil),            // 7: vswitch.v1.AddPortRequest
-	(*AddPortResponse)(nil),           // 8: vswitch.v1.AddPortResponse
-	(*DelPortRequest)(nil),            // 9: vswitch.v1.DelPortRequest
-	(*DelPortResponse)(nil),           // 10: vswitch.v1.DelPortResponse
-	(*ListPortsRequest)(nil),          // 11: vswitch.v1.ListPortsRequest
-	(*ListPortsResponse)(nil),         // 12: vswitch.v1.ListPortsResponse
-	(*PortToBridgeRequest)(nil),       // 13: vswitch.v1.PortToBridgeRequest
-	(*PortToBridgeResponse)(nil),      // 14: vswitch.v1.PortToBridgeResponse
-	(*Setting)(nil),                   // 15: vswitch.v1.Setting
-	(*SetRequest)(nil),                // 16: vswitch.v1.SetRequest
-	(*SetResponse)(nil),               // 17: vswitch.v1.SetResponse
-	(*GetRequest)(nil),                // 18: vswitch.v1.GetRequest
-	(*GetResponse)(nil),               // 19: vswitch.v1.GetResponse
-	(*ShowRequest)(nil),               // 20: vswitch.v1.ShowRequest
-	(*ShowResponse)(nil),              // 21: vswitch.v1.ShowResponse
-	(*Bridge)(nil),                    // 22: vswitch.v1.Bridge
-	(*Port)(nil),                      // 23: vswitch.v1.Port
-	(*PortStats)(nil),                 // 24: vswitch.v1.PortStats
-	(*FdbShowRequest)(nil),            // 25: vswitch.v1.FdbShowRequest
-	(*FdbShowResponse)(nil),           // 26: vswitch.v1.FdbShowResponse
-	(*FdbEntry)(nil),                  // 27: vswitch.v1.FdbEntry
-	(*FdbFlushRequest)(nil),           // 28: vswitch.v1.FdbFlushRequest
-	(*FdbFlushResponse)(nil),          // 29: vswitch.v1.FdbFlushResponse
-	(*AddFlowRequest)(nil),            // 30: vswitch.v1.AddFlowRequest
-	(*AddFlowResponse)(nil),           // 31: vswitch.v1.AddFlowResponse
-	(*DelFlowsRequest)(nil),           // 32: vswitch.v1.DelFlowsRequest
-	(*DelFlowsResponse)(nil),          // 33: vswitch.v1.DelFlowsResponse
-	(*AddFlowsRequest)(nil),           // 34: vswitch.v1.AddFlowsRequest
-	(*AddFlowsResponse)(nil),          // 35: vswitch.v1.AddFlowsResponse
-	(*ModFlowsRequest)(nil),           // 36: vswitch.v1.ModFlowsRequest
-	(*ModFlowsResponse)(nil),          // 37: vswitch.v1.ModFlowsResponse
-	(*ReplaceFlowsRequest)(nil),       // 38: vswitch.v1.ReplaceFlowsRequest
-	(*ReplaceFlowsResponse)(nil),      // 39: vswitch.v1.ReplaceFlowsResponse
-	(*DumpFlowsRequest)(nil),          // 40: vswitch.v1.DumpFlowsRequest
-	(*DumpFlowsResponse)(nil),         // 41: vswitch.v1.DumpFlowsResponse
-	(*Flow)(nil),                      // 42: vswitch.v1.Flow
-	(*DumpPortsRequest)(nil),          // 43: vswitch.v1.DumpPortsRequest
-	(*DumpPortsResponse)(nil),         // 44: vswitch.v1.DumpPortsResponse
-	(*DumpTablesRequest)(nil),         // 45: vswitch.v1.DumpTablesRequest
-	(*DumpTablesResponse)(nil),        // 46: vswitch.v1.DumpTablesResponse
-	(*TableStats)(nil),                // 47: vswitch.v1.TableStats
-	(*DumpAggregateRequest)(nil),      // 48: vswitch.v1.DumpAggregateRequest
-	(*DumpAggregateResponse)(nil),     // 49: vswitch.v1.DumpAggregateResponse
-	(*TraceRequest)(nil),              // 50: vswitch.v1.TraceRequest
-	(*TraceResponse)(nil),             // 51: vswitch.v1.TraceResponse
-	(*TraceStep)(nil),                 // 52: vswitch.v1.TraceStep
-	(*PmdRxqsRequest)(nil),            // 53: vswitch.v1.PmdRxqsRequest
-	(*PmdRxqsResponse)(nil),           // 54: vswitch.v1.PmdRxqsResponse
-	(*Rxq)(nil),                       // 55: vswitch.v1.Rxq
-	(*DumpDatapathFlowsRequest)(nil),  // 56: vswitch.v1.DumpDatapathFlowsRequest
-	(*DumpDatapathFlowsResponse)(nil), // 57: vswitch.v1.DumpDatapathFlowsResponse
-	(*DatapathFlow)(nil),              // 58: vswitch.v1.DatapathFlow
-	(*PmdStatsRequest)(nil),           // 59: vswitch.v1.PmdStatsRequest
-	(*PmdStatsResponse)(nil),          // 60: vswitch.v1.PmdStatsResponse
-	(*PmdStats)(nil),                  // 61: vswitch.v1.PmdStats
-	(*PmdStatsClearRequest)(nil),      // 62: vswitch.v1.PmdStatsClearRequest
-	(*PmdStatsClearResponse)(nil),     // 63: vswitch.v1.PmdStatsClearResponse
-	nil,                               // 64: vswitch.v1.PortSpec.OptionsEntry
-	nil,                               // 65: vswitch.v1.PortSpec.ExternalIdsEntry
-	nil,                               // 66: vswitch.v1.Port.OptionsEntry
-	nil,                               // 67: vswitch.v1.Port.StatusEntry
-	(*durationpb.Duration)(nil),       // 68: google.protobuf.Duration
+	(PacketInReason)(0),               // 0: vswitch.v1.PacketInReason
+	(FlowRemovedReason)(0),            // 1: vswitch.v1.FlowRemovedReason
+	(PortStatusReason)(0),             // 2: vswitch.v1.PortStatusReason
+	(WatchEventKind)(0),               // 3: vswitch.v1.WatchEventKind
+	(*AddBridgeRequest)(nil),          // 4: vswitch.v1.AddBridgeRequest
+	(*AddBridgeResponse)(nil),         // 5: vswitch.v1.AddBridgeResponse
+	(*DelBridgeRequest)(nil),          // 6: vswitch.v1.DelBridgeRequest
+	(*DelBridgeResponse)(nil),         // 7: vswitch.v1.DelBridgeResponse
+	(*ListBridgesRequest)(nil),        // 8: vswitch.v1.ListBridgesRequest
+	(*ListBridgesResponse)(nil),       // 9: vswitch.v1.ListBridgesResponse
+	(*PortSpec)(nil),                  // 10: vswitch.v1.PortSpec
+	(*AddPortRequest)(nil),            // 11: vswitch.v1.AddPortRequest
+	(*AddPortResponse)(nil),           // 12: vswitch.v1.AddPortResponse
+	(*DelPortRequest)(nil),            // 13: vswitch.v1.DelPortRequest
+	(*DelPortResponse)(nil),           // 14: vswitch.v1.DelPortResponse
+	(*ListPortsRequest)(nil),          // 15: vswitch.v1.ListPortsRequest
+	(*ListPortsResponse)(nil),         // 16: vswitch.v1.ListPortsResponse
+	(*PortToBridgeRequest)(nil),       // 17: vswitch.v1.PortToBridgeRequest
+	(*PortToBridgeResponse)(nil),      // 18: vswitch.v1.PortToBridgeResponse
+	(*Setting)(nil),                   // 19: vswitch.v1.Setting
+	(*SetRequest)(nil),                // 20: vswitch.v1.SetRequest
+	(*SetResponse)(nil),               // 21: vswitch.v1.SetResponse
+	(*GetRequest)(nil),                // 22: vswitch.v1.GetRequest
+	(*GetResponse)(nil),               // 23: vswitch.v1.GetResponse
+	(*ShowRequest)(nil),               // 24: vswitch.v1.ShowRequest
+	(*ShowResponse)(nil),              // 25: vswitch.v1.ShowResponse
+	(*Bridge)(nil),                    // 26: vswitch.v1.Bridge
+	(*Port)(nil),                      // 27: vswitch.v1.Port
+	(*PortStats)(nil),                 // 28: vswitch.v1.PortStats
+	(*FdbShowRequest)(nil),            // 29: vswitch.v1.FdbShowRequest
+	(*FdbShowResponse)(nil),           // 30: vswitch.v1.FdbShowResponse
+	(*FdbEntry)(nil),                  // 31: vswitch.v1.FdbEntry
+	(*FdbFlushRequest)(nil),           // 32: vswitch.v1.FdbFlushRequest
+	(*FdbFlushResponse)(nil),          // 33: vswitch.v1.FdbFlushResponse
+	(*AddFlowRequest)(nil),            // 34: vswitch.v1.AddFlowRequest
+	(*AddFlowResponse)(nil),           // 35: vswitch.v1.AddFlowResponse
+	(*DelFlowsRequest)(nil),           // 36: vswitch.v1.DelFlowsRequest
+	(*DelFlowsResponse)(nil),          // 37: vswitch.v1.DelFlowsResponse
+	(*AddFlowsRequest)(nil),           // 38: vswitch.v1.AddFlowsRequest
+	(*AddFlowsResponse)(nil),          // 39: vswitch.v1.AddFlowsResponse
+	(*ModFlowsRequest)(nil),           // 40: vswitch.v1.ModFlowsRequest
+	(*ModFlowsResponse)(nil),          // 41: vswitch.v1.ModFlowsResponse
+	(*ReplaceFlowsRequest)(nil),       // 42: vswitch.v1.ReplaceFlowsRequest
+	(*ReplaceFlowsResponse)(nil),      // 43: vswitch.v1.ReplaceFlowsResponse
+	(*DumpFlowsRequest)(nil),          // 44: vswitch.v1.DumpFlowsRequest
+	(*DumpFlowsResponse)(nil),         // 45: vswitch.v1.DumpFlowsResponse
+	(*Flow)(nil),                      // 46: vswitch.v1.Flow
+	(*DumpPortsRequest)(nil),          // 47: vswitch.v1.DumpPortsRequest
+	(*DumpPortsResponse)(nil),         // 48: vswitch.v1.DumpPortsResponse
+	(*DumpTablesRequest)(nil),         // 49: vswitch.v1.DumpTablesRequest
+	(*DumpTablesResponse)(nil),        // 50: vswitch.v1.DumpTablesResponse
+	(*TableStats)(nil),                // 51: vswitch.v1.TableStats
+	(*DumpAggregateRequest)(nil),      // 52: vswitch.v1.DumpAggregateRequest
+	(*DumpAggregateResponse)(nil),     // 53: vswitch.v1.DumpAggregateResponse
+	(*TraceRequest)(nil),              // 54: vswitch.v1.TraceRequest
+	(*TraceResponse)(nil),             // 55: vswitch.v1.TraceResponse
+	(*TraceStep)(nil),                 // 56: vswitch.v1.TraceStep
+	(*PmdRxqsRequest)(nil),            // 57: vswitch.v1.PmdRxqsRequest
+	(*PmdRxqsResponse)(nil),           // 58: vswitch.v1.PmdRxqsResponse
+	(*Rxq)(nil),                       // 59: vswitch.v1.Rxq
+	(*DumpDatapathFlowsRequest)(nil),  // 60: vswitch.v1.DumpDatapathFlowsRequest
+	(*DumpDatapathFlowsResponse)(nil), // 61: vswitch.v1.DumpDatapathFlowsResponse
+	(*DatapathFlow)(nil),              // 62: vswitch.v1.DatapathFlow
+	(*PmdStatsRequest)(nil),           // 63: vswitch.v1.PmdStatsRequest
+	(*PmdStatsResponse)(nil),          // 64: vswitch.v1.PmdStatsResponse
+	(*PmdStats)(nil),                  // 65: vswitch.v1.PmdStats
+	(*PmdStatsClearRequest)(nil),      // 66: vswitch.v1.PmdStatsClearRequest
+	(*PmdStatsClearResponse)(nil),     // 67: vswitch.v1.PmdStatsClearResponse
+	(*ControllerRequest)(nil),         // 68: vswitch.v1.ControllerRequest
+	(*ControllerHello)(nil),           // 69: vswitch.v1.ControllerHello
+	(*PacketOut)(nil),                 // 70: vswitch.v1.PacketOut
+	(*Echo)(nil),                      // 71: vswitch.v1.Echo
+	(*ControllerEvent)(nil),           // 72: vswitch.v1.ControllerEvent
+	(*ControllerReady)(nil),           // 73: vswitch.v1.ControllerReady
+	(*PacketIn)(nil),                  // 74: vswitch.v1.PacketIn
+	(*FlowRemoved)(nil),               // 75: vswitch.v1.FlowRemoved
+	(*PortStatus)(nil),                // 76: vswitch.v1.PortStatus
+	(*PacketOutResult)(nil),           // 77: vswitch.v1.PacketOutResult
+	(*ControllerStatusRequest)(nil),   // 78: vswitch.v1.ControllerStatusRequest
+	(*ControllerStatusResponse)(nil),  // 79: vswitch.v1.ControllerStatusResponse
+	(*ControllerInfo)(nil),            // 80: vswitch.v1.ControllerInfo
+	(*WatchRequest)(nil),              // 81: vswitch.v1.WatchRequest
+	(*WatchEvent)(nil),                // 82: vswitch.v1.WatchEvent
+	nil,                               // 83: vswitch.v1.PortSpec.OptionsEntry
+	nil,                               // 84: vswitch.v1.PortSpec.ExternalIdsEntry
+	nil,                               // 85: vswitch.v1.Port.OptionsEntry
+	nil,                               // 86: vswitch.v1.Port.StatusEntry
+	(*durationpb.Duration)(nil),       // 87: google.protobuf.Duration
 }
 var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
-	64, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
-	65, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
-	6,  // 2: vswitch.v1.AddPortRequest.port:type_name -> vswitch.v1.PortSpec
-	15, // 3: vswitch.v1.SetRequest.settings:type_name -> vswitch.v1.Setting
-	22, // 4: vswitch.v1.ShowResponse.bridges:type_name -> vswitch.v1.Bridge
-	23, // 5: vswitch.v1.Bridge.ports:type_name -> vswitch.v1.Port
-	66, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
-	24, // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
-	67, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
-	27, // 9: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
-	68, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
-	42, // 11: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
-	68, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
-	23, // 13: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
-	47, // 14: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
-	52, // 15: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
-	55, // 16: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
-	58, // 17: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
-	68, // 18: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
-	68, // 19: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
-	61, // 20: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
-	0,  // 21: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
-	2,  // 22: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
-	4,  // 23: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
-	7,  // 24: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
-	9,  // 25: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
-	11, // 26: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
-	13, // 27: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
-	16, // 28: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
-	18, // 29: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
-	20, // 30: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
-	25, // 31: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
-	28, // 32: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
-	30, // 33: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
-	32, // 34: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
-	34, // 35: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
-	36, // 36: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
-	38, // 37: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
-	40, // 38: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
-	43, // 39: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
-	45, // 40: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
-	48, // 41: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
-	50, // 42: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
-	53, // 43: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
-	56, // 44: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
-	59, // 45: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
-	62, // 46: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
-	1,  // 47: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
-	3,  // 48: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
-	5,  // 49: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
-	8,  // 50: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
-	10, // 51: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
-	12, // 52: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
-	14, // 53: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
-	17, // 54: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
-	19, // 55: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
-	21, // 56: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
-	26, // 57: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
-	29, // 58: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
-	31, // 59: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
-	33, // 60: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
-	35, // 61: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
-	37, // 62: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
-	39, // 63: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
-	41, // 64: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
-	44, // 65: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
-	46, // 66: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
-	49, // 67: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
-	51, // 68: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
-	54, // 69: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
-	57, // 70: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
-	60, // 71: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
-	63, // 72: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
-	47, // [47:73] is the sub-list for method output_type
-	21, // [21:47] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	83, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
+	84, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
+	10, // 2: vswitch.v1.AddPortRequest.port:type_name -> vswitch.v1.PortSpec
+	19, // 3: vswitch.v1.SetRequest.settings:type_name -> vswitch.v1.Setting
+	26, // 4: vswitch.v1.ShowResponse.bridges:type_name -> vswitch.v1.Bridge
+	27, // 5: vswitch.v1.Bridge.ports:type_name -> vswitch.v1.Port
+	85, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
+	28, // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
+	86, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
+	31, // 9: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
+	87, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
+	46, // 11: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
+	87, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
+	27, // 13: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
+	51, // 14: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
+	56, // 15: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
+	59, // 16: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
+	62, // 17: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
+	87, // 18: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
+	87, // 19: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
+	65, // 20: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
+	69, // 21: vswitch.v1.ControllerRequest.hello:type_name -> vswitch.v1.ControllerHello
+	70, // 22: vswitch.v1.ControllerRequest.packet_out:type_name -> vswitch.v1.PacketOut
+	71, // 23: vswitch.v1.ControllerRequest.echo:type_name -> vswitch.v1.Echo
+	73, // 24: vswitch.v1.ControllerEvent.ready:type_name -> vswitch.v1.ControllerReady
+	74, // 25: vswitch.v1.ControllerEvent.packet_in:type_name -> vswitch.v1.PacketIn
+	75, // 26: vswitch.v1.ControllerEvent.flow_removed:type_name -> vswitch.v1.FlowRemoved
+	76, // 27: vswitch.v1.ControllerEvent.port_status:type_name -> vswitch.v1.PortStatus
+	71, // 28: vswitch.v1.ControllerEvent.echo_reply:type_name -> vswitch.v1.Echo
+	77, // 29: vswitch.v1.ControllerEvent.packet_out_result:type_name -> vswitch.v1.PacketOutResult
+	76, // 30: vswitch.v1.ControllerReady.ports:type_name -> vswitch.v1.PortStatus
+	0,  // 31: vswitch.v1.PacketIn.reason:type_name -> vswitch.v1.PacketInReason
+	1,  // 32: vswitch.v1.FlowRemoved.reason:type_name -> vswitch.v1.FlowRemovedReason
+	87, // 33: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
+	2,  // 34: vswitch.v1.PortStatus.reason:type_name -> vswitch.v1.PortStatusReason
+	80, // 35: vswitch.v1.ControllerStatusResponse.controllers:type_name -> vswitch.v1.ControllerInfo
+	87, // 36: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
+	3,  // 37: vswitch.v1.WatchEvent.kind:type_name -> vswitch.v1.WatchEventKind
+	4,  // 38: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
+	6,  // 39: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
+	8,  // 40: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
+	11, // 41: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
+	13, // 42: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
+	15, // 43: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
+	17, // 44: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
+	20, // 45: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
+	22, // 46: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
+	24, // 47: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
+	29, // 48: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
+	32, // 49: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
+	34, // 50: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
+	36, // 51: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
+	38, // 52: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
+	40, // 53: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
+	42, // 54: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
+	44, // 55: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
+	47, // 56: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
+	49, // 57: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
+	52, // 58: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
+	54, // 59: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
+	57, // 60: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
+	60, // 61: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
+	63, // 62: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
+	66, // 63: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
+	68, // 64: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
+	78, // 65: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
+	81, // 66: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
+	5,  // 67: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
+	7,  // 68: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
+	9,  // 69: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
+	12, // 70: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
+	14, // 71: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
+	16, // 72: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
+	18, // 73: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
+	21, // 74: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
+	23, // 75: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
+	25, // 76: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
+	30, // 77: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
+	33, // 78: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
+	35, // 79: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
+	37, // 80: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
+	39, // 81: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
+	41, // 82: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
+	43, // 83: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
+	45, // 84: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
+	48, // 85: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
+	50, // 86: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
+	53, // 87: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
+	55, // 88: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
+	58, // 89: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
+	61, // 90: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
+	64, // 91: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
+	67, // 92: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
+	72, // 93: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
+	79, // 94: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
+	82, // 95: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
+	67, // [67:96] is the sub-list for method output_type
+	38, // [38:67] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_vswitch_v1_vswitch_proto_init() }
@@ -4039,18 +5634,32 @@ func file_vswitch_v1_vswitch_proto_init() {
 	}
 	file_vswitch_v1_vswitch_proto_msgTypes[6].OneofWrappers = []any{}
 	file_vswitch_v1_vswitch_proto_msgTypes[23].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[64].OneofWrappers = []any{
+		(*ControllerRequest_Hello)(nil),
+		(*ControllerRequest_PacketOut)(nil),
+		(*ControllerRequest_Echo)(nil),
+	}
+	file_vswitch_v1_vswitch_proto_msgTypes[68].OneofWrappers = []any{
+		(*ControllerEvent_Ready)(nil),
+		(*ControllerEvent_PacketIn)(nil),
+		(*ControllerEvent_FlowRemoved)(nil),
+		(*ControllerEvent_PortStatus)(nil),
+		(*ControllerEvent_EchoReply)(nil),
+		(*ControllerEvent_PacketOutResult)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vswitch_v1_vswitch_proto_rawDesc), len(file_vswitch_v1_vswitch_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   68,
+			NumEnums:      4,
+			NumMessages:   83,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_vswitch_v1_vswitch_proto_goTypes,
 		DependencyIndexes: file_vswitch_v1_vswitch_proto_depIdxs,
+		EnumInfos:         file_vswitch_v1_vswitch_proto_enumTypes,
 		MessageInfos:      file_vswitch_v1_vswitch_proto_msgTypes,
 	}.Build()
 	File_vswitch_v1_vswitch_proto = out.File

@@ -59,6 +59,9 @@ const (
 	Vswitch_DumpDatapathFlows_FullMethodName = "/vswitch.v1.Vswitch/DumpDatapathFlows"
 	Vswitch_PmdStats_FullMethodName          = "/vswitch.v1.Vswitch/PmdStats"
 	Vswitch_PmdStatsClear_FullMethodName     = "/vswitch.v1.Vswitch/PmdStatsClear"
+	Vswitch_Controller_FullMethodName        = "/vswitch.v1.Vswitch/Controller"
+	Vswitch_ControllerStatus_FullMethodName  = "/vswitch.v1.Vswitch/ControllerStatus"
+	Vswitch_Watch_FullMethodName             = "/vswitch.v1.Vswitch/Watch"
 )
 
 // VswitchClient is the client API for Vswitch service.
@@ -130,6 +133,17 @@ type VswitchClient interface {
 	// PmdStatsClear zeroes every PMD thread's counters
 	// (ovs-appctl dpif-netdev/pmd-stats-clear).
 	PmdStatsClear(ctx context.Context, in *PmdStatsClearRequest, opts ...grpc.CallOption) (*PmdStatsClearResponse, error)
+	// Controller is a controller's channel to one bridge: the first message
+	// names the bridge; the switch answers with ControllerReady, then sends
+	// packet-ins, flow-removed and port-status events while the controller
+	// sends packet-outs. Packet-ins go through a bounded queue: a slow
+	// controller loses them (counted), it never stalls the datapath.
+	Controller(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ControllerRequest, ControllerEvent], error)
+	// ControllerStatus reports the connected controllers and their counters.
+	ControllerStatus(ctx context.Context, in *ControllerStatusRequest, opts ...grpc.CallOption) (*ControllerStatusResponse, error)
+	// Watch streams configuration and port-state changes: first the current
+	// state (kind EXISTING), then SYNCED, then changes as they happen.
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error)
 }
 
 type vswitchClient struct {
@@ -400,6 +414,48 @@ func (c *vswitchClient) PmdStatsClear(ctx context.Context, in *PmdStatsClearRequ
 	return out, nil
 }
 
+func (c *vswitchClient) Controller(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ControllerRequest, ControllerEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Vswitch_ServiceDesc.Streams[0], Vswitch_Controller_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ControllerRequest, ControllerEvent]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Vswitch_ControllerClient = grpc.BidiStreamingClient[ControllerRequest, ControllerEvent]
+
+func (c *vswitchClient) ControllerStatus(ctx context.Context, in *ControllerStatusRequest, opts ...grpc.CallOption) (*ControllerStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ControllerStatusResponse)
+	err := c.cc.Invoke(ctx, Vswitch_ControllerStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Vswitch_ServiceDesc.Streams[1], Vswitch_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, WatchEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Vswitch_WatchClient = grpc.ServerStreamingClient[WatchEvent]
+
 // VswitchServer is the server API for Vswitch service.
 // All implementations must embed UnimplementedVswitchServer
 // for forward compatibility.
@@ -469,6 +525,17 @@ type VswitchServer interface {
 	// PmdStatsClear zeroes every PMD thread's counters
 	// (ovs-appctl dpif-netdev/pmd-stats-clear).
 	PmdStatsClear(context.Context, *PmdStatsClearRequest) (*PmdStatsClearResponse, error)
+	// Controller is a controller's channel to one bridge: the first message
+	// names the bridge; the switch answers with ControllerReady, then sends
+	// packet-ins, flow-removed and port-status events while the controller
+	// sends packet-outs. Packet-ins go through a bounded queue: a slow
+	// controller loses them (counted), it never stalls the datapath.
+	Controller(grpc.BidiStreamingServer[ControllerRequest, ControllerEvent]) error
+	// ControllerStatus reports the connected controllers and their counters.
+	ControllerStatus(context.Context, *ControllerStatusRequest) (*ControllerStatusResponse, error)
+	// Watch streams configuration and port-state changes: first the current
+	// state (kind EXISTING), then SYNCED, then changes as they happen.
+	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error
 	mustEmbedUnimplementedVswitchServer()
 }
 
@@ -556,6 +623,15 @@ func (UnimplementedVswitchServer) PmdStats(context.Context, *PmdStatsRequest) (*
 }
 func (UnimplementedVswitchServer) PmdStatsClear(context.Context, *PmdStatsClearRequest) (*PmdStatsClearResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PmdStatsClear not implemented")
+}
+func (UnimplementedVswitchServer) Controller(grpc.BidiStreamingServer[ControllerRequest, ControllerEvent]) error {
+	return status.Error(codes.Unimplemented, "method Controller not implemented")
+}
+func (UnimplementedVswitchServer) ControllerStatus(context.Context, *ControllerStatusRequest) (*ControllerStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ControllerStatus not implemented")
+}
+func (UnimplementedVswitchServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedVswitchServer) mustEmbedUnimplementedVswitchServer() {}
 func (UnimplementedVswitchServer) testEmbeddedByValue()                 {}
@@ -1046,6 +1122,42 @@ func _Vswitch_PmdStatsClear_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Vswitch_Controller_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(VswitchServer).Controller(&grpc.GenericServerStream[ControllerRequest, ControllerEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Vswitch_ControllerServer = grpc.BidiStreamingServer[ControllerRequest, ControllerEvent]
+
+func _Vswitch_ControllerStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ControllerStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).ControllerStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_ControllerStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).ControllerStatus(ctx, req.(*ControllerStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(VswitchServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Vswitch_WatchServer = grpc.ServerStreamingServer[WatchEvent]
+
 // Vswitch_ServiceDesc is the grpc.ServiceDesc for Vswitch service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1157,7 +1269,23 @@ var Vswitch_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "PmdStatsClear",
 			Handler:    _Vswitch_PmdStatsClear_Handler,
 		},
+		{
+			MethodName: "ControllerStatus",
+			Handler:    _Vswitch_ControllerStatus_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Controller",
+			Handler:       _Vswitch_Controller_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Watch",
+			Handler:       _Vswitch_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "vswitch/v1/vswitch.proto",
 }
