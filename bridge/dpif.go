@@ -88,6 +88,8 @@ func formatDPActions(acts []datapath.Action, byDP map[uint32]*port) string {
 				f = "dst"
 			}
 			parts = append(parts, fmt.Sprintf("set(eth(%s=%s))", f, macString(m)))
+		case datapath.ActUserspace:
+			parts = append(parts, fmt.Sprintf("userspace(controller,cookie=%d)", a.Arg))
 		default:
 			parts = append(parts, fmt.Sprintf("action%d", a.Kind))
 		}

@@ -84,6 +84,7 @@ func (s *Switch) expireRules(now time.Time) {
 	defer s.mu.Unlock()
 	for _, b := range s.bridges {
 		var gone []*rule
+		var why []string
 		for _, r := range b.rules {
 			f := r.flow
 			if f.IdleTimeout == 0 && f.HardTimeout == 0 {
@@ -93,25 +94,23 @@ func (s *Switch) expireRules(now time.Time) {
 			if used.Before(r.added) {
 				used = r.added
 			}
-			if (f.HardTimeout > 0 && now.Sub(r.added) >= time.Duration(f.HardTimeout)*time.Second) ||
-				(f.IdleTimeout > 0 && now.Sub(used) >= time.Duration(f.IdleTimeout)*time.Second) {
-				gone = append(gone, r)
+			switch {
+			case f.HardTimeout > 0 && now.Sub(r.added) >= time.Duration(f.HardTimeout)*time.Second:
+				gone, why = append(gone, r), append(why, "hard_timeout")
+			case f.IdleTimeout > 0 && now.Sub(used) >= time.Duration(f.IdleTimeout)*time.Second:
+				gone, why = append(gone, r), append(why, "idle_timeout")
 			}
 		}
 		if len(gone) == 0 {
 			continue
 		}
 		next := slices.DeleteFunc(slices.Clone(b.rules), func(r *rule) bool { return slices.Contains(gone, r) })
+		evs := s.flowRemovedEvents(gone, why) // before the commit frees their counters
 		if err := s.commitRules(b, next, gone); err != nil {
 			slog.Warn("expiring flows", "bridge", b.name, "err", err)
 			continue
 		}
-		for _, r := range gone {
-			if r.flow.SendFlowRem {
-				b.flowsRemoved.Add(1)
-			}
-			slog.Debug("flow expired", "bridge", b.name, "flow", r.flow.String())
-		}
+		s.sendFlowRemoved(b, evs)
 	}
 }
 

@@ -31,6 +31,8 @@ type Switch struct {
 	bridges map[string]*bridge
 	ports   map[string]*port // every port of every bridge, by name
 	xs      atomic.Pointer[xsnap]
+	punts   *puntTable // controller sessions and controller-action contexts
+	watch   *watchHub  // Watch subscribers
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -81,8 +83,10 @@ type Options struct {
 // reconciles the datapath to the stored configuration.
 func New(st *store.Store, dp *datapath.Datapath, opts Options) (*Switch, error) {
 	s := &Switch{opts: opts, st: st, dp: dp, bridges: map[string]*bridge{}, ports: map[string]*port{}}
-	s.xs.Store(&xsnap{bridges: map[string]*xbridge{}})
+	s.punts, s.watch = newPuntTable(), newWatchHub()
+	s.xs.Store(&xsnap{bridges: map[string]*xbridge{}, punts: s.punts})
 	dp.SetUpcaller(s)
+	dp.SetPunter(s)
 	cfg, err := st.Load()
 	if err != nil {
 		return nil, fmt.Errorf("load configuration: %w", err)
@@ -115,9 +119,10 @@ func New(st *store.Store, dp *datapath.Datapath, opts Options) (*Switch, error) 
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.ager(ctx)
 	go s.watchLinks(ctx)
+	go s.watchStates(ctx)
 	return s, nil
 }
 
@@ -599,11 +604,12 @@ func joinComma(s []string) string {
 // rebuild publishes a new translation snapshot and revalidates megaflows:
 // when it returns no PMD forwards by a decision made before. Caller holds s.mu.
 func (s *Switch) rebuild() {
-	xs := &xsnap{bridges: map[string]*xbridge{}}
+	xs := &xsnap{bridges: map[string]*xbridge{}, punts: s.punts}
 	xports := map[string]*xport{}
 	maxDP := uint32(0)
 	for _, b := range s.bridges {
-		xb := &xbridge{name: b.name, macs: b.macs, ports: map[int]*xport{}, changed: s.dp.Invalidate, tstats: &b.tstats}
+		xb := &xbridge{name: b.name, macs: b.macs, ports: map[int]*xport{}, changed: s.dp.Invalidate, tstats: &b.tstats,
+			failOpen: s.failOpenState(b)}
 		for _, p := range b.ports {
 			xp := &xport{name: p.cfg.Name, ofport: p.ofport, dp: p.dpNo, br: xb,
 				vlan: compileVLAN(p.cfg.Tag, p.cfg.Trunks, p.cfg.VlanMode)}
@@ -644,6 +650,7 @@ func (s *Switch) rebuild() {
 	}
 	s.xs.Store(xs)
 	s.dp.Revalidate()
+	s.kickWatch()
 }
 
 // newRule wraps a parsed flow, with a ref for its counters and idle time.

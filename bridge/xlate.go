@@ -26,6 +26,7 @@ const (
 type xsnap struct {
 	byDP    []*xport // datapath port number -> port
 	bridges map[string]*xbridge
+	punts   *puntTable // controller-action contexts (outlives snapshots)
 }
 
 type xbridge struct {
@@ -36,6 +37,9 @@ type xbridge struct {
 	flood   []*xport       // every port, in OpenFlow port order
 	tables  [][]*rule      // per table, highest priority first
 	changed func()         // invalidates the datapath's flows
+	// failOpen: standalone bridge whose controller is gone; it forwards
+	// everything with NORMAL, ignoring its tables, as OVS's fail-open does.
+	failOpen bool
 }
 
 type xport struct {
@@ -72,7 +76,8 @@ type xlate struct {
 	refs      []uint32
 	depth     int
 	resubmits int
-	tbl       int // table being run
+	tbl       int   // table being run
+	rule      *rule // rule whose actions are running
 	now       time.Time
 	aborted   bool
 }
@@ -125,8 +130,15 @@ func (x *xlate) table(br *xbridge, id int) {
 		x.abort(br, "resubmit or patch depth over 64 (a loop?)")
 		return
 	}
-	saved := x.tbl
-	defer func() { x.tbl = saved }()
+	if br.failOpen {
+		if id == 0 && x.depth < maxDepth {
+			x.note("fail-open: controller gone, NORMAL")
+			x.normal(br, br.ports[int(x.key.InPort)])
+		}
+		return
+	}
+	saved, savedRule := x.tbl, x.rule
+	defer func() { x.tbl, x.rule = saved, savedRule }()
 	x.tbl = id
 	st := &br.tstats[id]
 	if x.trace == nil {
@@ -146,6 +158,7 @@ func (x *xlate) table(br *xbridge, id int) {
 			x.refs = append(x.refs, r.ref)
 		}
 		x.step(br, id, r)
+		x.rule = r
 		x.actions(br, r.flow.Actions)
 		return
 	}
@@ -183,7 +196,7 @@ func (x *xlate) actions(br *xbridge, acts []openflow.Action) {
 		case openflow.ActDrop:
 			return
 		case openflow.ActController:
-			// Counted by the rule; delivery comes with the controller channel.
+			x.controller(br, a)
 		case openflow.ActModVlanVid:
 			pcp := x.key.VlanTCI & 0xe000
 			x.key.VlanTCI = flowtable.TCIPresent | pcp | uint16(a.Value)&0x0fff
@@ -235,6 +248,12 @@ func (x *xlate) actions(br *xbridge, acts []openflow.Action) {
 }
 
 func (x *xlate) outputOF(br *xbridge, ofport int) {
+	if ofport == openflow.PortTable { // packet-out only: run the pipeline
+		x.depth++
+		x.table(br, 0)
+		x.depth--
+		return
+	}
 	if p := br.ports[ofport]; p != nil {
 		x.output(p)
 	}

@@ -35,6 +35,9 @@ const (
 	// checksum (TCP, UDP; SCTP's CRC32c is recomputed).
 	ActSetTPSrc
 	ActSetTPDst
+	// ActUserspace hands a copy of the packet, as it is at that point, to
+	// the Punter with cookie Arg (a controller action); the packet goes on.
+	ActUserspace
 )
 
 // Action is one datapath action; a flow's actions are a pointer-free slice

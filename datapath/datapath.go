@@ -34,6 +34,13 @@ type Upcaller interface {
 	Upcall(u *Upcall) error
 }
 
+// Punter receives the packets flows send to the control plane (controller
+// actions). Punt runs on a PMD: it must copy what it keeps and must never
+// block, so a slow consumer costs drops, not forwarding.
+type Punter interface {
+	Punt(cookie uint64, inPort uint32, frame []byte)
+}
+
 // Config sets up a datapath.
 type Config struct {
 	// PMDCores lists the CPU each PMD is pinned to; -1 leaves one unpinned.
@@ -64,6 +71,11 @@ type Datapath struct {
 	arena *Arena
 	pool  *Pool
 	up    Upcaller
+	// punter takes controller-action packets; set before Start.
+	punter Punter
+	// injectMu serialises control-plane transmissions, which share one
+	// tx queue per port (queue len(pmds)).
+	injectMu sync.Mutex
 
 	mu    sync.Mutex // serialises control-plane changes
 	ports map[uint32]*dpPort
@@ -138,6 +150,9 @@ func New(cfg Config, up Upcaller) (*Datapath, error) {
 
 // SetUpcaller sets the slow path; call it before Start.
 func (d *Datapath) SetUpcaller(u Upcaller) { d.up = u }
+
+// SetPunter sets where controller-action packets go; call it before Start.
+func (d *Datapath) SetPunter(p Punter) { d.punter = p }
 
 // Arena returns the packet arena (to report hugepage use, register UMEMs).
 func (d *Datapath) Arena() *Arena { return d.arena }
@@ -258,7 +273,9 @@ func (d *Datapath) Inject(no uint32, pkt *Packet) error {
 	c := d.pool.NewCache()
 	var b Batch
 	b.Add(pkt)
+	d.injectMu.Lock()
 	s.ports[no].port.Tx(len(d.pmds), &b, c)
+	d.injectMu.Unlock()
 	c.Flush()
 	return nil
 }

@@ -444,6 +444,12 @@ func (p *pmd) translate(key *flowtable.Key, pkt *Packet) ([]Action, []uint32, fl
 func (p *pmd) execute(pkt *Packet, acts []Action) {
 	for i := range acts {
 		a := &acts[i]
+		if a.Kind == ActUserspace {
+			if pu := p.dp.punter; pu != nil {
+				pu.Punt(a.Arg, pkt.InPort, pkt.Data())
+			}
+			continue
+		}
 		if a.Kind != ActOutput {
 			if !apply(a, pkt) {
 				break

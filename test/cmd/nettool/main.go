@@ -46,6 +46,10 @@ func main() {
 	}
 	var err error
 	switch os.Args[1] {
+	case "udpsend":
+		err = udpsend(os.Args[2:])
+	case "udprecv":
+		err = udprecv(os.Args[2:])
 	case "sink":
 		err = sink(os.Args[2:])
 	case "source":
