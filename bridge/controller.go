@@ -286,6 +286,10 @@ func (s *Switch) OpenController(brName, name string, queueLen int) (*Controller,
 	t := s.punts
 	t.mu.Lock()
 	h := t.hubLocked(b.name)
+	// Names label metrics and logs: keep them unique per bridge.
+	for i := 2; slices.ContainsFunc(*h.sessions.Load(), func(o *ctlSession) bool { return o.name == cs.name }); i++ {
+		cs.name = fmt.Sprintf("%s-%d", name, i)
+	}
 	next := append(slices.Clone(*h.sessions.Load()), cs)
 	h.sessions.Store(&next)
 	h.everConnected = true
@@ -300,7 +304,7 @@ func (s *Switch) OpenController(brName, name string, queueLen int) (*Controller,
 		slog.Info("controller back: fail-open ends", "bridge", b.name, "controller", name)
 		s.rebuild()
 	}
-	slog.Info("controller connected", "bridge", b.name, "controller", name, "queue_len", queueLen)
+	slog.Info("controller connected", "bridge", b.name, "controller", cs.name, "queue_len", queueLen)
 	return &Controller{s: s, hub: h, cs: cs}, ready, nil
 }
 

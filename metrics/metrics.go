@@ -26,6 +26,7 @@ type collector struct {
 	pmdPackets, pmdHits, pmdUpcalls, pmdBusy, pmdIdle     *prometheus.Desc
 	pmdMegaflows, pmdLost, pmdRevalidations               *prometheus.Desc
 	bridgeFlows, portUp                                   *prometheus.Desc
+	packetIns, controllers                                *prometheus.Desc
 }
 
 func newCollector(sw *bridge.Switch) *collector {
@@ -49,12 +50,15 @@ func newCollector(sw *bridge.Switch) *collector {
 		pmdIdle:          prometheus.NewDesc("vswitch_pmd_idle_iterations_total", "PMD iterations that found no packet, and parks on epoll.", append(pmd, "kind"), nil),
 		pmdMegaflows:     prometheus.NewDesc("vswitch_pmd_megaflows", "Megaflows installed in a PMD.", pmd, nil),
 		bridgeFlows:      prometheus.NewDesc("vswitch_bridge_flows", "OpenFlow rules in a bridge.", []string{"bridge"}, nil),
+		packetIns:        prometheus.NewDesc("vswitch_packet_ins_total", "Packets controller actions sent to controllers, by controller and result (sent; dropped: its queue was full; no_controller: none connected).", []string{"bridge", "controller", "result"}, nil),
+		controllers:      prometheus.NewDesc("vswitch_controllers", "Controllers connected to a bridge.", []string{"bridge"}, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops, c.errors, c.portUp,
-		c.pmdPackets, c.pmdHits, c.pmdUpcalls, c.pmdLost, c.pmdRevalidations, c.pmdBusy, c.pmdIdle, c.pmdMegaflows, c.bridgeFlows} {
+		c.pmdPackets, c.pmdHits, c.pmdUpcalls, c.pmdLost, c.pmdRevalidations, c.pmdBusy, c.pmdIdle, c.pmdMegaflows, c.bridgeFlows,
+		c.packetIns, c.controllers} {
 		ch <- d
 	}
 }
@@ -105,8 +109,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.pmdIdle, p.Parks, append(l, "parks")...)
 		gauge(c.pmdMegaflows, float64(p.Megaflows), l...)
 	}
+	connected := map[string]int{}
+	if infos, err := c.sw.ControllerStatus(""); err == nil {
+		for _, ci := range infos {
+			connected[ci.Bridge]++
+			counter(c.packetIns, ci.PacketInsSent, ci.Bridge, ci.Name, "sent")
+			counter(c.packetIns, ci.PacketInsDropped, ci.Bridge, ci.Name, "dropped")
+		}
+	}
 	for br, n := range c.sw.FlowCounts() {
 		gauge(c.bridgeFlows, float64(n), br)
+		gauge(c.controllers, float64(connected[br]), br)
+		counter(c.packetIns, c.sw.PacketInsWithoutController(br), br, "", "no_controller")
 	}
 }
 
