@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"net"
 	"net/http"
+	"os/exec"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -103,4 +106,45 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	t.Logf("metrics at %s: %s rx %v -> %v packets, PMD packets %v -> %v, cache hits %v", addr, h1.Port, rx0, rx1, pmd0, pmd1, hits)
+
+	// curl during a transfer: the byte counters move between scrapes.
+	stop := make(chan struct{})
+	samples := make(chan []float64, 1)
+	go func() {
+		var got []float64
+		for {
+			select {
+			case <-stop:
+				samples <- got
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			out, err := exec.Command("curl", "-sf", "--max-time", "5", "http://"+addr+"/metrics").Output()
+			if err != nil {
+				continue
+			}
+			parser := expfmt.NewTextParser(model.UTF8Validation)
+			fams, err := parser.TextToMetricFamilies(bytes.NewReader(out))
+			if err != nil {
+				continue
+			}
+			if v, ok := metricValue(fams, "vswitch_port_tx_bytes_total", map[string]string{"port": h2.Port}); ok {
+				got = append(got, v)
+			}
+		}
+	}()
+	mbps := transfer(t, h1, h2, 256<<20)
+	close(stop)
+	got := <-samples
+	rising := 0
+	for i := 1; i < len(got); i++ {
+		if got[i] > got[i-1] {
+			rising++
+		}
+	}
+	if len(got) < 3 || rising < 2 {
+		t.Fatalf("curl scrapes during a %.0f Mbit/s transfer: tx bytes %v; want at least 2 rises", mbps, got)
+	}
+	t.Logf("curl during a 256 MiB transfer (%.0f Mbit/s): %d scrapes, tx bytes of %s rose %d times, %.0f -> %.0f",
+		mbps, len(got), h2.Port, rising, got[0], got[len(got)-1])
 }
