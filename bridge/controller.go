@@ -568,3 +568,39 @@ func (s *Switch) portStatus(bridge string, e PortStatusEvent) {
 		cs.event(ControllerEvent{PortStatus: &ev})
 	}
 }
+
+// standaloneFlow is the flow a standalone bridge sets up by itself.
+const standaloneFlow = "priority=0,actions=NORMAL"
+
+func isStandaloneFlow(f *openflow.Flow) bool {
+	def, _ := openflow.ParseFlow(standaloneFlow, nil)
+	return f.String() == def.String()
+}
+
+// failModeFlows applies a fail-mode change to the switch's own flow: a
+// secure bridge sets up no flows of its own, so the standalone NORMAL flow
+// goes; a bridge turned standalone with an empty table 0 gets it back.
+// Flows anyone added stay. Caller holds s.mu.
+func (s *Switch) failModeFlows(b *bridge) error {
+	var next, gone []*rule
+	has0 := false
+	for _, r := range b.rules {
+		if b.effectiveFailMode() == "secure" && isStandaloneFlow(r.flow) {
+			gone = append(gone, r)
+			continue
+		}
+		has0 = has0 || r.flow.Table == 0
+		next = append(next, r)
+	}
+	if b.effectiveFailMode() == "standalone" && !has0 {
+		f, err := openflow.ParseFlow(standaloneFlow, nil)
+		if err != nil {
+			return err
+		}
+		next = append(next, &rule{flow: f, added: time.Now()})
+	}
+	if len(gone) == 0 && len(next) == len(b.rules) {
+		return nil
+	}
+	return s.commitRules(b, next, gone)
+}

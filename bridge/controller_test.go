@@ -130,3 +130,34 @@ func TestWatchPatchPorts(t *testing.T) {
 		t.Fatal("watch of a missing bridge accepted")
 	}
 }
+
+// A secure bridge sets up no flows of its own; flows others added stay,
+// and turning it standalone again brings the NORMAL flow back.
+func TestFailModeOwnFlow(t *testing.T) {
+	sw := newStoreSwitch(t)
+	a, _ := twoBridges(t, sw)
+	set := func(mode string) {
+		t.Helper()
+		if err := sw.Set("Bridge", a, []Setting{{Column: "fail_mode", Value: mode}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := flowTexts(t, sw, a); len(got) != 1 || got[0] != " actions=NORMAL" {
+		t.Fatalf("new bridge flows %q", got)
+	}
+	set("secure")
+	if got := flowTexts(t, sw, a); len(got) != 0 {
+		t.Fatalf("secure bridge flows %q; want none", got)
+	}
+	set("standalone")
+	if got := flowTexts(t, sw, a); len(got) != 1 {
+		t.Fatalf("standalone again: flows %q; want the NORMAL flow", got)
+	}
+	if err := sw.AddFlow(a, "priority=5,in_port=1,actions=drop"); err != nil {
+		t.Fatal(err)
+	}
+	set("secure")
+	if got := flowTexts(t, sw, a); len(got) != 1 || got[0] != "in_port=1 actions=drop" {
+		t.Fatalf("secure with a flow of its own: %q", got)
+	}
+}

@@ -83,8 +83,14 @@ func (s *Switch) setBridge(name string, settings []Setting) error {
 	if err != nil {
 		return err
 	}
+	oldMode := b.effectiveFailMode()
 	b.failMode, b.other = failMode, other
 	b.applyOther()
+	if b.effectiveFailMode() != oldMode {
+		if err := s.failModeFlows(b); err != nil {
+			return err
+		}
+	}
 	s.rebuild()
 	return nil
 }
