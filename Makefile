@@ -13,7 +13,7 @@ STATICCHECK_VERSION := v0.8.2
 APT_PACKAGES := iproute2 iputils-ping netcat-openbsd tcpdump ethtool dpdk-dev coreutils qemu-system-x86 cpio kmod xz-utils curl
 
 # Packages with goroutines sharing state: run under the race detector.
-RACE_PKGS := ./datapath/... ./bridge/... ./store/... ./api/...
+RACE_PKGS := ./datapath/... ./bridge/... ./store/... ./api/... ./vxlan/...
 # Everything except the end-to-end package and its helper commands.
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '^vswitch/test')
 
@@ -70,7 +70,7 @@ bench-vhost: build
 # interesting as seeds under the package's testdata/fuzz (commit them).
 # `make test` runs the seeds as ordinary tests.
 FUZZTIME ?= 1m
-FUZZ_TARGETS := ./flowtable:FuzzExtract ./openflow:FuzzParseFlow ./vhostuser:FuzzMessage ./vhostuser:FuzzChain
+FUZZ_TARGETS := ./flowtable:FuzzExtract ./openflow:FuzzParseFlow ./vhostuser:FuzzMessage ./vhostuser:FuzzChain ./vxlan:FuzzDecap
 fuzz:
 	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; \
 	for t in $(FUZZ_TARGETS); do \
