@@ -38,6 +38,11 @@ const (
 	// ActUserspace hands a copy of the packet, as it is at that point, to
 	// the Punter with cookie Arg (a controller action); the packet goes on.
 	ActUserspace
+	// ActTunnelPush encapsulates with tunnel header Arg (TunnelHeaderID).
+	ActTunnelPush
+	// ActTunnelPop decapsulates (TunnelPop) and recirculates; it ends the
+	// action list.
+	ActTunnelPop
 )
 
 // Action is one datapath action; a flow's actions are a pointer-free slice

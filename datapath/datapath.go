@@ -76,6 +76,7 @@ type Datapath struct {
 	// injectMu serialises control-plane transmissions, which share one
 	// tx queue per port (queue len(pmds)).
 	injectMu sync.Mutex
+	tunnels  tunnelTable
 
 	mu    sync.Mutex // serialises control-plane changes
 	ports map[uint32]*dpPort

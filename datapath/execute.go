@@ -31,6 +31,12 @@ func (d *Datapath) Execute(frame []byte, inPort uint32, acts []Action) error {
 			if d.punter != nil {
 				d.punter.Punt(a.Arg, pkt.InPort, pkt.Data())
 			}
+		case ActTunnelPush:
+			if !encap(d.tunnelHeader(a.Arg), pkt, 0, 0) {
+				d.pool.Put(pkt)
+				return errors.Join(append(errs, errors.New("datapath: packet-out does not fit its tunnel"))...)
+			}
+		case ActTunnelPop: // not for packet-outs
 		case ActOutput:
 			out := pkt
 			if i < len(acts)-1 {

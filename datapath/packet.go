@@ -39,6 +39,10 @@ type Packet struct {
 	Ext External
 	// ExtData is free for the External owner (e.g. an mbuf address).
 	ExtData uint64
+	// Tun is set on packets a tunnel decapsulated.
+	Tun TunnelMeta
+	// hash is the flow hash the PMD computed (tunnel source ports use it).
+	hash uint32
 
 	pool  *Pool
 	index uint32 // position in pool.pkts
@@ -67,6 +71,7 @@ func (p *Packet) Reset() {
 	}
 	p.n = 0
 	p.InPort = 0
+	p.Tun.Valid = false
 }
 
 // SetData places the packet data at [off, off+n) of the frame.

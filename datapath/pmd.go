@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vswitch/flowtable"
+	"vswitch/vxlan"
 )
 
 const (
@@ -46,6 +47,11 @@ type PMDStats struct {
 	BusyNanos     uint64 // time spent in iterations that found packets
 	Megaflows     uint64 // megaflows installed now
 	Expired       uint64 // megaflows removed idle
+	// Tunnels: encapsulations, decapsulations, encapsulated packets too
+	// big for the underlay, and decapsulation drops by reason (the last
+	// slot: valid but not handled, e.g. nested too deep).
+	TunnelPushes, TunnelPops, TunnelMTUDrops uint64
+	TunnelDrops                              [vxlan.NumDropReasons + 1]uint64
 }
 
 // pmd is one poll-mode thread: it owns its megaflows, packet cache and tx
@@ -73,6 +79,10 @@ type pmd struct {
 	upActs  []Action
 	upRefs  []uint32
 	budget  int
+
+	recirc      Batch // decapsulated packets to classify again
+	recircDepth int
+	ipid        uint16 // outer IPv4 ID of encapsulations
 
 	lastSweep int64
 
@@ -282,8 +292,12 @@ func (p *pmd) process(in *dpPort) {
 			b.Pkts[i] = nil
 			continue
 		}
+		if pkt.Tun.Valid {
+			k.TunID, k.TunSrc, k.TunDst = pkt.Tun.ID, pkt.Tun.Src, pkt.Tun.Dst
+		}
 		h := k.Hash()
 		p.hashes[i] = h
+		pkt.hash = h
 		if useEMC {
 			if v := p.ft.emc.Lookup(k, h); v != 0 && p.usable(v-1) {
 				p.flowOf[i] = v - 1
@@ -330,6 +344,9 @@ func (p *pmd) process(in *dpPort) {
 		p.execute(pkt, p.ft.acts.get(f.acts))
 	}
 	b.N = 0
+	if p.recirc.N > 0 {
+		p.recirculate()
+	}
 }
 
 // maybeEMC inserts a classifier hit into the EMC with the configured
@@ -444,11 +461,20 @@ func (p *pmd) translate(key *flowtable.Key, pkt *Packet) ([]Action, []uint32, fl
 func (p *pmd) execute(pkt *Packet, acts []Action) {
 	for i := range acts {
 		a := &acts[i]
-		if a.Kind == ActUserspace {
+		switch a.Kind {
+		case ActUserspace:
 			if pu := p.dp.punter; pu != nil {
 				pu.Punt(a.Arg, pkt.InPort, pkt.Data())
 			}
 			continue
+		case ActTunnelPush:
+			if !p.tunnelPush(a, pkt) {
+				return
+			}
+			continue
+		case ActTunnelPop:
+			p.tunnelPop(a, pkt)
+			return
 		}
 		if a.Kind != ActOutput {
 			if !apply(a, pkt) {
