@@ -38,7 +38,8 @@ const (
 	// ActUserspace hands a copy of the packet, as it is at that point, to
 	// the Punter with cookie Arg (a controller action); the packet goes on.
 	ActUserspace
-	// ActTunnelPush encapsulates with tunnel header Arg (TunnelHeaderID).
+	// ActTunnelPush sends an encapsulated copy (tunnel header Arg, from
+	// TunnelHeaderID) out of port Port; the packet itself is unchanged.
 	ActTunnelPush
 	// ActTunnelPop decapsulates (TunnelPop) and recirculates; it ends the
 	// action list.

@@ -32,9 +32,18 @@ func (d *Datapath) Execute(frame []byte, inPort uint32, acts []Action) error {
 				d.punter.Punt(a.Arg, pkt.InPort, pkt.Data())
 			}
 		case ActTunnelPush:
-			if !encap(d.tunnelHeader(a.Arg), pkt, 0, 0) {
-				d.pool.Put(pkt)
-				return errors.Join(append(errs, errors.New("datapath: packet-out does not fit its tunnel"))...)
+			out := d.pool.Get()
+			if out == nil {
+				errs = append(errs, ErrNoBuffer)
+				continue
+			}
+			if out.CopyFrom(pkt.Data()) != nil || !encap(d.tunnelHeader(a.Arg), out, 0, 0) {
+				d.pool.Put(out)
+				errs = append(errs, errors.New("datapath: packet-out does not fit its tunnel"))
+				continue
+			}
+			if err := d.Inject(a.Port, out); err != nil {
+				errs = append(errs, err)
 			}
 		case ActTunnelPop: // not for packet-outs
 		case ActOutput:

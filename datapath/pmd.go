@@ -468,8 +468,15 @@ func (p *pmd) execute(pkt *Packet, acts []Action) {
 			}
 			continue
 		case ActTunnelPush:
-			if !p.tunnelPush(a, pkt) {
+			if i == len(acts)-1 {
+				p.tunnelPush(a, pkt)
 				return
+			}
+			if c := p.clone(pkt); c != nil {
+				c.hash = pkt.hash
+				p.tunnelPush(a, c)
+			} else {
+				p.local.TxDropped++
 			}
 			continue
 		case ActTunnelPop:

@@ -73,8 +73,9 @@ func TunnelPop(vport uint32, dstPort uint16, flags vxlan.DecapFlags) Action {
 	return Action{Kind: ActTunnelPop, Port: vport, Arg: uint64(dstPort) | uint64(flags)<<16}
 }
 
-// TunnelPush returns the action encapsulating with header id.
-func TunnelPush(id uint64) Action { return Action{Kind: ActTunnelPush, Arg: id} }
+// TunnelPush returns the action sending a copy encapsulated with header id
+// out of datapath port out.
+func TunnelPush(id uint64, out uint32) Action { return Action{Kind: ActTunnelPush, Arg: id, Port: out} }
 
 // encap pushes header h onto pkt. It reports false (the caller drops) when
 // the result would not fit the underlay MTU or the buffer.
@@ -108,17 +109,18 @@ func innerTOSTTL(d []byte) (tos, ttl uint8) {
 	return 0, 0
 }
 
-// tunnelPush runs an ActTunnelPush on a PMD: false means pkt was dropped
-// (and counted) and must not be used again.
-func (p *pmd) tunnelPush(a *Action, pkt *Packet) bool {
+// tunnelPush runs an ActTunnelPush on a PMD: pkt (the caller's copy, or
+// the packet itself for a last action) is encapsulated and queued, or
+// dropped and counted.
+func (p *pmd) tunnelPush(a *Action, pkt *Packet) {
 	p.ipid++
 	if !encap(p.dp.tunnelHeader(a.Arg), pkt, pkt.hash, p.ipid) {
 		p.local.TunnelMTUDrops++
 		p.cache.Put(pkt)
-		return false
+		return
 	}
 	p.local.TunnelPushes++
-	return true
+	p.queue(a.Port, pkt)
 }
 
 // tunnelPop runs an ActTunnelPop: the packet is decapsulated into the

@@ -21,7 +21,7 @@ func (t *tunnelUp) Upcall(up *Upcall) error {
 	up.Mask.InPort = ^uint32(0)
 	switch up.Key.InPort {
 	case t.a:
-		up.Actions = append(up.Actions, TunnelPush(t.hdr), Output(t.u))
+		up.Actions = append(up.Actions, TunnelPush(t.hdr, t.u))
 	case t.u:
 		up.Actions = append(up.Actions, TunnelPop(t.v, vxlan.DefaultPort, 0))
 	case t.v:
