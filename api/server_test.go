@@ -835,7 +835,7 @@ func TestVsctlAgainstFakeSwitch(t *testing.T) {
 		"vsctl: set Interface p2: \"options:foo\": argument does not end in \"=\" followed by a value (use COLUMN=VALUE or COLUMN:KEY=VALUE)\n")
 	expect(vsctl(t, sock, "add-port", "br0", "p2", "tag=4096"), 1, "", "vsctl: add-port br0 p2: tag 4096 is out of range 0..4095\n")
 	r := vsctl(t, sock, "add-prt", "br0", "p2")
-	if r.code != 1 || !strings.HasPrefix(r.stderr, `vsctl: unknown command "add-prt"; valid commands: add-br, add-flow,`) || strings.Count(r.stderr, "\n") != 1 {
+	if r.code != 2 || !strings.HasPrefix(r.stderr, `vsctl: unknown command "add-prt"; valid commands: add-br, add-flow,`) || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("unknown command: %+v", r)
 	}
 	if got := f.callLog()[before:]; len(got) != 0 {
@@ -910,7 +910,7 @@ LOCAL     0  50:54:00:00:00:02    0
 		"in_port=1,dl_dst=50:54:00:00:00:02,dl_type=0x0800, packets:9, bytes:882, used:0.123s, actions:p2\n"+
 			"in_port=2,dl_src=50:54:00:00:00:02/ff:ff:ff:ff:ff:ff,dl_type=0x0806, packets:0, bytes:0, used:never, actions:drop\n", "")
 	expect(vsctl(t, sock, "dpctl/dump-flows", "br9"), 1, "", "vsctl: no bridge named br9\n")
-	expect(vsctl(t, sock, "dpif/dump-flows"), 1, "", "vsctl: dpif/dump-flows: wrong number of arguments (usage: dpif/dump-flows BRIDGE)\n")
+	expect(vsctl(t, sock, "dpif/dump-flows"), 2, "", "vsctl: dpif/dump-flows: wrong number of arguments (usage: dpif/dump-flows BRIDGE)\n")
 	pmdStats := `pmd thread numa_id 0 core_id 1:
   packets received: 100
   emc hits: 90
@@ -1023,15 +1023,15 @@ func TestVsctlOfctlSurface(t *testing.T) {
 	missing := filepath.Join(dir, "none.txt")
 	expect(vsctl(t, sock, "add-flows", "br0", missing), 1, "", "vsctl: "+missing+": cannot open: no such file or directory\n")
 	expect(vsctl(t, sock, "replace-flows", "br0", dir), 1, "", "vsctl: "+dir+": read failed at line 1: read "+dir+": is a directory\n")
-	expect(vsctl(t, sock, "add-flows", "br0"), 1, "", "vsctl: add-flows: wrong number of arguments (usage: add-flows BRIDGE FILE|-)\n")
-	expect(vsctl(t, sock, "mod-flows", "br0"), 1, "", "vsctl: mod-flows: wrong number of arguments (usage: mod-flows BRIDGE FLOW [--strict])\n")
-	expect(vsctl(t, sock, "replace-flows", "br0"), 1, "", "vsctl: replace-flows: wrong number of arguments (usage: replace-flows BRIDGE FILE|-)\n")
-	expect(vsctl(t, sock, "dump-ports"), 1, "", "vsctl: dump-ports: wrong number of arguments (usage: dump-ports BRIDGE [PORT])\n")
-	expect(vsctl(t, sock, "dump-tables", "br0", "x"), 1, "", "vsctl: dump-tables: wrong number of arguments (usage: dump-tables BRIDGE)\n")
-	expect(vsctl(t, sock, "dump-aggregate"), 1, "", "vsctl: dump-aggregate: wrong number of arguments (usage: dump-aggregate BRIDGE [MATCH])\n")
-	expect(vsctl(t, sock, "trace", "br0"), 1, "", "vsctl: trace: wrong number of arguments (usage: trace BRIDGE FLOW)\n")
-	expect(vsctl(t, sock, "ofproto/trace", "br0"), 1, "", "vsctl: ofproto/trace: wrong number of arguments (usage: ofproto/trace BRIDGE FLOW)\n")
-	expect(vsctl(t, sock, "pmd-rxq-show", "x"), 1, "", "vsctl: pmd-rxq-show: wrong number of arguments (usage: pmd-rxq-show)\n")
+	expect(vsctl(t, sock, "add-flows", "br0"), 2, "", "vsctl: add-flows: wrong number of arguments (usage: add-flows BRIDGE FILE|-)\n")
+	expect(vsctl(t, sock, "mod-flows", "br0"), 2, "", "vsctl: mod-flows: wrong number of arguments (usage: mod-flows BRIDGE FLOW [--strict])\n")
+	expect(vsctl(t, sock, "replace-flows", "br0"), 2, "", "vsctl: replace-flows: wrong number of arguments (usage: replace-flows BRIDGE FILE|-)\n")
+	expect(vsctl(t, sock, "dump-ports"), 2, "", "vsctl: dump-ports: wrong number of arguments (usage: dump-ports BRIDGE [PORT])\n")
+	expect(vsctl(t, sock, "dump-tables", "br0", "x"), 2, "", "vsctl: dump-tables: wrong number of arguments (usage: dump-tables BRIDGE)\n")
+	expect(vsctl(t, sock, "dump-aggregate"), 2, "", "vsctl: dump-aggregate: wrong number of arguments (usage: dump-aggregate BRIDGE [MATCH])\n")
+	expect(vsctl(t, sock, "trace", "br0"), 2, "", "vsctl: trace: wrong number of arguments (usage: trace BRIDGE FLOW)\n")
+	expect(vsctl(t, sock, "ofproto/trace", "br0"), 2, "", "vsctl: ofproto/trace: wrong number of arguments (usage: ofproto/trace BRIDGE FLOW)\n")
+	expect(vsctl(t, sock, "pmd-rxq-show", "x"), 2, "", "vsctl: pmd-rxq-show: wrong number of arguments (usage: pmd-rxq-show)\n")
 	if got := calls(before); len(got) != 0 {
 		t.Errorf("refused commands reached the switch: %q", got)
 	}
@@ -1073,12 +1073,12 @@ func TestVsctlOfctlSurface(t *testing.T) {
 `, "")
 	expect(vsctl(t, sock, "dump-ports", "br0", "p9"), 1, "", "vsctl: no port p9 on bridge br0\n")
 
-	// dump-tables: OVS 2.x layout, unused tables left out.
-	expect(vsctl(t, sock, "dump-tables", "br0"), 0, `OFPST_TABLE reply (xid=0x2):
-  table 0:
-    active=2, lookup=10, matched=9
-  table 3:
-    active=0, lookup=4, matched=0
+	// dump-tables: OpenFlow 1.0 layout (go-openvswitch parses it), unused tables left out.
+	expect(vsctl(t, sock, "dump-tables", "br0"), 0, `OFPST_TABLE reply (xid=0x2): 2 tables
+  0: classifier: wild=0x3fffff, max=1000000, active=2
+                 lookup=10, matched=9
+  3: table3    : wild=0x3fffff, max=1000000, active=0
+                 lookup=4, matched=0
 `, "")
 
 	// trace / ofproto/trace.

@@ -57,6 +57,10 @@ func (s *Switch) setBridge(name string, settings []Setting) error {
 		return err
 	}
 	failMode, other := b.failMode, maps.Clone(b.other)
+	cc, err := s.loadCtlConf(name)
+	if err != nil {
+		return err
+	}
 	for _, st := range settings {
 		switch {
 		case st.Column == "fail_mode" && st.Key == "":
@@ -71,13 +75,18 @@ func (s *Switch) setBridge(name string, settings []Setting) error {
 				}
 			}
 			other = setMap(other, st.Key, st.Value)
+		case isCtlColumn(st.Column) && st.Key == "":
+			if err := cc.set(name, st); err != nil {
+				return err
+			}
 		default:
-			return unknownColumn("Bridge", st.Column, "fail_mode", "other_config:KEY")
+			return unknownColumn("Bridge", st.Column, "fail_mode", "controller", "protocols", "other_config:KEY")
 		}
 	}
 	err = s.st.Update(func(c *store.Config) error {
 		bc := findBridge(c, name)
 		bc.FailMode, bc.OtherConfig = failMode, other
+		cc.save(bc)
 		return nil
 	})
 	if err != nil {
@@ -196,6 +205,9 @@ func applySetting(table string, pc *store.Port, st Setting) error {
 		case st.Column == "vlan_mode" && st.Key == "":
 			pc.VlanMode = strings.TrimSpace(st.Value)
 		case st.Column == "other_config" && st.Key != "":
+			if err := checkPortConfig(st.Key, st.Value); err != nil {
+				return err
+			}
 			pc.OtherConfig = setMap(pc.OtherConfig, st.Key, st.Value)
 		default:
 			return unknownColumn("Port", st.Column, "tag", "trunks", "vlan_mode", "other_config:KEY")
@@ -301,6 +313,8 @@ func (s *Switch) Get(table, record, column string) (string, error) {
 			return atom(b.failMode), nil
 		case "other_config":
 			return mapValue(b.other, key, hasKey, record, col)
+		case "controller", "protocols":
+			return s.getCtlColumn(record, col)
 		case "ports":
 			var names []string
 			for _, p := range b.ports {
@@ -309,7 +323,7 @@ func (s *Switch) Get(table, record, column string) (string, error) {
 			sort.Strings(names)
 			return "[" + strings.Join(names, ", ") + "]", nil
 		}
-		return "", unknownColumn("Bridge", col, "name", "fail_mode", "other_config", "ports")
+		return "", unknownColumn("Bridge", col, "name", "fail_mode", "controller", "protocols", "other_config", "ports")
 	case "port", "interface":
 		p, ok := s.ports[record]
 		if !ok {

@@ -18,6 +18,7 @@ import (
 	"vswitch/datapath/netdev"
 	"vswitch/openflow"
 	"vswitch/store"
+	"vswitch/vxlan"
 )
 
 // Switch is every bridge of one vswitchd over one datapath. The store is
@@ -32,6 +33,7 @@ type Switch struct {
 	ports   map[string]*port // every port of every bridge, by name
 	xs      atomic.Pointer[xsnap]
 	punts   *puntTable // controller sessions and controller-action contexts
+	tnl     *tunnels   // nil until the first tunnel port
 	watch   *watchHub  // Watch subscribers
 
 	cancel context.CancelFunc
@@ -68,7 +70,7 @@ const (
 
 // Types lists the interface types add-port accepts.
 func Types() []string {
-	t := append(netdev.Types(), "patch")
+	t := append(netdev.Types(), "patch", "vxlan")
 	sort.Strings(t)
 	return slices.Compact(t)
 }
@@ -135,6 +137,7 @@ func (s *Switch) Close() {
 	for _, p := range s.ports {
 		s.closePort(p)
 	}
+	s.closeTunnels()
 }
 
 func (s *Switch) newBridge(bc store.Bridge) *bridge {
@@ -319,10 +322,14 @@ func validatePort(pc *store.Port) error {
 		return errorf(ErrInvalid, "unknown interface type %q (valid types: %s)", typ, joinComma(Types()))
 	}
 	kind, _ := netdev.Lookup(typ)
-	if err := checkName("port", pc.Name, typ != "patch" && kind.KernelName); err != nil {
+	if err := checkName("port", pc.Name, typ != "patch" && typ != "vxlan" && kind.KernelName); err != nil {
 		return err
 	}
-	if typ == "patch" {
+	if typ == "vxlan" {
+		if _, err := vxlan.ParseOptions(pc.Interface.Options); err != nil {
+			return errorf(ErrInvalid, "interface %s: %v", pc.Name, err)
+		}
+	} else if typ == "patch" {
 		for k := range pc.Interface.Options {
 			if k != "peer" {
 				return errorf(ErrInvalid, "interface %s: unknown option %q for type patch (valid: peer)", pc.Name, k)
@@ -551,6 +558,10 @@ func (s *Switch) openPort(p *port) {
 	if typ == "patch" || p.dev != nil {
 		return
 	}
+	if typ == "vxlan" {
+		s.openTunnel(p)
+		return
+	}
 	dev, err := netdev.Open(netdev.Config{Name: p.cfg.Name, Type: typeName(typ), Options: p.cfg.Interface.Options,
 		MTU: p.cfg.Interface.MTURequest, Pool: s.dp.Pool(), RunDir: s.opts.RunDir})
 	if err != nil {
@@ -575,6 +586,10 @@ func deviceError(name string, err error) string {
 
 // closePort removes a port from the datapath (waiting for the PMDs).
 func (s *Switch) closePort(p *port) {
+	if p.cfg.Interface.Type == "vxlan" {
+		s.closeTunnel(p)
+		return
+	}
 	if p.dpNo != 0 {
 		if err := s.dp.RemovePort(p.dpNo); err != nil {
 			slog.Warn("remove port", "port", p.cfg.Name, "err", err)
@@ -614,7 +629,9 @@ func (s *Switch) rebuild() {
 			xp := &xport{name: p.cfg.Name, ofport: p.ofport, dp: p.dpNo, br: xb,
 				vlan: compileVLAN(p.cfg.Tag, p.cfg.Trunks, p.cfg.VlanMode)}
 			xb.ports[p.ofport] = xp
-			xb.flood = append(xb.flood, xp)
+			if applyPortConfig(p, xp) {
+				xb.flood = append(xb.flood, xp)
+			}
 			xports[p.cfg.Name] = xp
 			maxDP = max(maxDP, p.dpNo)
 		}
@@ -641,13 +658,14 @@ func (s *Switch) rebuild() {
 			peer := xports[p.cfg.Interface.Options["peer"]]
 			if peer != nil && s.ports[peer.name].cfg.Interface.Type == "patch" &&
 				s.ports[peer.name].cfg.Interface.Options["peer"] == name {
-				xp.peer = peer
+				xp.peer = patchPeer(p, s.ports[peer.name], peer)
 				p.err = ""
 			} else {
 				p.err = fmt.Sprintf("patch port %s: peer %s is not a patch port pointing back", name, p.cfg.Interface.Options["peer"])
 			}
 		}
 	}
+	s.buildTunnels(xs, xports)
 	s.xs.Store(xs)
 	s.dp.Revalidate()
 	s.kickWatch()

@@ -11,6 +11,7 @@ import (
 	"vswitch/datapath"
 	"vswitch/flowtable"
 	"vswitch/openflow"
+	"vswitch/vxlan"
 )
 
 // Translation limits, as OVS: nesting depth of resubmits and patch-port
@@ -27,6 +28,7 @@ type xsnap struct {
 	byDP    []*xport // datapath port number -> port
 	bridges map[string]*xbridge
 	punts   *puntTable // controller-action contexts (outlives snapshots)
+	tnl     *xtunnels  // nil until the first tunnel port
 }
 
 type xbridge struct {
@@ -40,6 +42,10 @@ type xbridge struct {
 	// failOpen: standalone bridge whose controller is gone; it forwards
 	// everything with NORMAL, ignoring its tables, as OVS's fail-open does.
 	failOpen bool
+	// The LOCAL port's kernel device, for tunnels routed through it.
+	mac     [6]byte
+	mtu     int
+	ifindex int
 }
 
 type xport struct {
@@ -49,6 +55,7 @@ type xport struct {
 	br     *xbridge
 	vlan   portVLAN
 	peer   *xport // patch peer
+	tun    *vxlan.Options
 }
 
 // rule is an installed OpenFlow rule. Its ref collects the use and counts
@@ -85,12 +92,29 @@ type xlate struct {
 // Upcall translates a missed packet (datapath.Upcaller).
 func (s *Switch) Upcall(u *datapath.Upcall) error {
 	snap := s.xs.Load()
-	if int(u.Key.InPort) >= len(snap.byDP) || snap.byDP[u.Key.InPort] == nil {
+	in := upcallPort(snap, u.Key, &u.Mask)
+	if in == nil {
+		if _, tunnel := snap.tnl.vportOf(u.Key.InPort); tunnel {
+			// A tunnel packet no port claims (unknown VNI or remote):
+			// dropped by a megaflow on its tunnel metadata.
+			u.Mask.InPort = ^uint32(0)
+			u.Actions, u.Refs = u.Actions[:0], u.Refs[:0]
+			return nil
+		}
 		return errNoPort
 	}
-	in := snap.byDP[u.Key.InPort]
 	u.Actions, u.Refs = translate(snap, in, u.Key, &u.Mask, u.Actions, u.Refs, nil)
 	return nil
+}
+
+// upcallPort is the port a missed packet came in on: a datapath port, or
+// for a decapsulated packet the tunnel port its metadata names.
+func upcallPort(snap *xsnap, k, wc *flowtable.Key) *xport {
+	if int(k.InPort) < len(snap.byDP) && snap.byDP[k.InPort] != nil {
+		return snap.byDP[k.InPort]
+	}
+	p, _ := snap.tunnelIngress(k, wc)
+	return p
 }
 
 // translate runs key, received on in, through in's bridge: the datapath
@@ -103,6 +127,7 @@ func translate(snap *xsnap, in *xport, key, wc *flowtable.Key, acts []datapath.A
 	}
 	x := xlate{snap: snap, key: *key, wc: wc, emit: tci, acts: acts, refs: refs, now: time.Now(), trace: trace}
 	x.key.InPort = uint32(in.ofport)
+	x.snoopARP(in.br)
 	x.table(in.br, 0)
 	if x.aborted {
 		x.acts = x.acts[:0]
@@ -264,6 +289,13 @@ func (x *xlate) outputOF(br *xbridge, ofport int) {
 func (x *xlate) output(p *xport) {
 	if p.peer != nil {
 		x.patch(p.peer)
+		return
+	}
+	if p.tun != nil {
+		x.encap(p)
+		return
+	}
+	if p.ofport == ofportLocal && x.tunnelPop() {
 		return
 	}
 	if p.dp == 0 {

@@ -164,8 +164,10 @@ func (d *Daemon) stableFlows(br string) string {
 type tableStat struct{ Active, Lookup, Matched uint64 }
 
 var (
-	tableHdrRe  = regexp.MustCompile(`^\s*table (\d+):`)
-	tableStatRe = regexp.MustCompile(`active=(\d+), lookup=(\d+), matched=(\d+)`)
+	// OpenFlow 1.0 layout (as go-openvswitch parses it): "  N: NAME: ..., active=A"
+	// then "  lookup=L, matched=M".
+	tableHdrRe  = regexp.MustCompile(`^\s*(\d+):.*active=(\d+)`)
+	tableStatRe = regexp.MustCompile(`lookup=(\d+), matched=(\d+)`)
 )
 
 // Tables runs `dump-tables br` and parses it.
@@ -173,16 +175,16 @@ func (d *Daemon) Tables(br string) (map[int]tableStat, string) {
 	d.t.Helper()
 	out := d.Vsctl("dump-tables", br)
 	ts := map[int]tableStat{}
-	cur := -1
+	cur, active := -1, uint64(0)
 	for _, l := range strings.Split(out, "\n") {
 		if m := tableHdrRe.FindStringSubmatch(l); m != nil {
 			cur, _ = strconv.Atoi(m[1])
+			active, _ = strconv.ParseUint(m[2], 10, 64)
 		}
 		if m := tableStatRe.FindStringSubmatch(l); m != nil && cur >= 0 {
-			a, _ := strconv.ParseUint(m[1], 10, 64)
-			lk, _ := strconv.ParseUint(m[2], 10, 64)
-			mt, _ := strconv.ParseUint(m[3], 10, 64)
-			ts[cur] = tableStat{a, lk, mt}
+			lk, _ := strconv.ParseUint(m[1], 10, 64)
+			mt, _ := strconv.ParseUint(m[2], 10, 64)
+			ts[cur] = tableStat{active, lk, mt}
 		}
 	}
 	return ts, out

@@ -46,7 +46,7 @@ func (x *executor) run(ctx context.Context, c *command) error {
 		if err != nil {
 			return err
 		}
-		x.lines(r.GetNames())
+		x.names(r.GetNames())
 	case "br-exists":
 		r, err := x.c.ListBridges(ctx, &pb.ListBridgesRequest{})
 		if err != nil {
@@ -69,7 +69,7 @@ func (x *executor) run(ctx context.Context, c *command) error {
 		if err != nil {
 			return err
 		}
-		x.lines(r.GetNames())
+		x.names(r.GetNames())
 	case "port-to-br", "iface-to-br":
 		r, err := x.c.PortToBridge(ctx, &pb.PortToBridgeRequest{Port: a[0]})
 		if err != nil {
@@ -92,6 +92,20 @@ func (x *executor) run(ctx context.Context, c *command) error {
 		_, err := x.c.Set(ctx, &pb.SetRequest{Table: "Bridge", Record: a[0],
 			Settings: []*pb.Setting{{Column: "fail_mode", Value: mode}}})
 		return err
+	case "set-controller", "del-controller":
+		_, err := x.c.SetController(ctx, &pb.SetControllerRequest{Bridge: a[0], Targets: a[1:]})
+		return err
+	case "get-controller":
+		r, err := x.c.GetController(ctx, &pb.GetControllerRequest{Bridge: a[0]})
+		if err != nil {
+			return err
+		}
+		x.lines(r.GetTargets())
+	case "mod-port":
+		_, err := x.c.ModPort(ctx, &pb.ModPortRequest{Bridge: a[0], Port: a[1], Action: portActions[a[2]]})
+		return err
+	case "list", "find":
+		return x.listRecords(ctx, c)
 	case "set":
 		err := x.set(ctx, c.table, c.record, c.sets)
 		if err != nil && c.ifExists && isCode(err, codes.NotFound) {
@@ -118,11 +132,17 @@ func (x *executor) run(ctx context.Context, c *command) error {
 		if err != nil {
 			return err
 		}
+		if x.g.format == "json" {
+			return x.json(r)
+		}
 		formatShow(x.out, r.GetBridges())
 	case "fdb/show":
 		r, err := x.c.FdbShow(ctx, &pb.FdbShowRequest{Bridge: a[0]})
 		if err != nil {
 			return err
+		}
+		if x.g.format == "json" {
+			return x.json(r)
 		}
 		formatFDB(x.out, r.GetEntries())
 	case "fdb/flush":
@@ -155,17 +175,28 @@ func (x *executor) run(ctx context.Context, c *command) error {
 		if err != nil {
 			return err
 		}
+		if x.g.format == "json" {
+			return x.json(r)
+		}
 		formatFlows(x.out, r.GetFlows(), x.g.names == 0 && !x.g.noStats, x.g.noStats)
 	case "dump-ports":
 		r, err := x.c.DumpPorts(ctx, &pb.DumpPortsRequest{Bridge: a[0], Port: optArg(a, 1)})
 		if err != nil {
 			return err
 		}
+		if x.g.format == "json" {
+			return x.json(r)
+		}
 		formatPorts(x.out, r.GetPorts(), x.g.names == 1)
+	case "dump-ports-desc":
+		return x.dumpPortsDesc(ctx, a[0], optArg(a, 1))
 	case "dump-tables":
 		r, err := x.c.DumpTables(ctx, &pb.DumpTablesRequest{Bridge: a[0]})
 		if err != nil {
 			return err
+		}
+		if x.g.format == "json" {
+			return x.json(r)
 		}
 		formatTables(x.out, r.GetTables())
 	case "dump-aggregate":
@@ -180,6 +211,9 @@ func (x *executor) run(ctx context.Context, c *command) error {
 		if err != nil {
 			return err
 		}
+		if x.g.names != 1 {
+			x.numberInPort(ctx, a[0], r)
+		}
 		formatTrace(x.out, a[0], r)
 	case "pmd-rxq-show", "dpif-netdev/pmd-rxq-show":
 		r, err := x.c.PmdRxqs(ctx, &pb.PmdRxqsRequest{})
@@ -193,6 +227,9 @@ func (x *executor) run(ctx context.Context, c *command) error {
 		r, err := x.c.PmdStats(ctx, &pb.PmdStatsRequest{})
 		if err != nil {
 			return err
+		}
+		if x.g.format == "json" {
+			return x.json(r)
 		}
 		formatPMDStats(x.out, r.GetPmds())
 	case "pmd-stats-clear", "dpif-netdev/pmd-stats-clear":

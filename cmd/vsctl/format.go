@@ -278,19 +278,31 @@ func formatPorts(w io.Writer, ports []*pb.Port, names bool) {
 	}
 }
 
-// formatTables prints table counters as OVS 2.x `ovs-ofctl dump-tables`
-// does, leaving out tables that hold no rules and were never looked in:
+// formatTables prints table counters in the layout of ovs-ofctl's
+// OpenFlow 1.0 table stats, which go-openvswitch's DumpTables parses (two
+// lines a table), leaving out tables that hold no rules and were never
+// looked in:
 //
-//	OFPST_TABLE reply (xid=0x2):
-//	  table 0:
-//	    active=1, lookup=10, matched=9
+//	OFPST_TABLE reply (xid=0x2): 2 tables
+//	  0: classifier: wild=0x3fffff, max=1000000, active=1
+//	                 lookup=10, matched=9
+//	  1: table1    : wild=0x3fffff, max=1000000, active=0
+//	                 lookup=4, matched=0
 func formatTables(w io.Writer, tables []*pb.TableStats) {
-	fmt.Fprintln(w, "OFPST_TABLE reply (xid=0x2):")
+	var used []*pb.TableStats
 	for _, t := range tables {
-		if t.GetActive() == 0 && t.GetLookups() == 0 {
-			continue
+		if t.GetActive() != 0 || t.GetLookups() != 0 {
+			used = append(used, t)
 		}
-		fmt.Fprintf(w, "  table %d:\n    active=%d, lookup=%d, matched=%d\n", t.GetTable(), t.GetActive(), t.GetLookups(), t.GetMatched())
+	}
+	fmt.Fprintf(w, "OFPST_TABLE reply (xid=0x2): %d tables\n", len(used))
+	for _, t := range used {
+		name := "classifier"
+		if t.GetTable() != 0 {
+			name = fmt.Sprintf("table%d", t.GetTable())
+		}
+		fmt.Fprintf(w, "  %d: %-10s: wild=0x3fffff, max=1000000, active=%d\n", t.GetTable(), name, t.GetActive())
+		fmt.Fprintf(w, "%*s lookup=%d, matched=%d\n", len(strconv.Itoa(int(t.GetTable())))+15, "", t.GetLookups(), t.GetMatched())
 	}
 }
 

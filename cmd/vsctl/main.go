@@ -41,6 +41,9 @@ import (
 const defaultServer = "/run/vswitch/vswitchd.sock"
 
 // exitError carries an exit status other than 1 (br-exists uses 2).
+// Exit statuses: 0 ok, 1 the operation failed (refused by the daemon or a
+// bad value), 2 the command line is wrong (unknown command or option,
+// wrong number of arguments).
 type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
@@ -61,9 +64,16 @@ func isTerminal(f *os.File) bool {
 // run executes one vsctl invocation and returns its exit status. Errors are
 // printed as one line, "PROG: message", as ovs-vsctl does.
 func run(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, tty bool) int {
+	if cargs, ok := cobraArgs(args); ok {
+		return runCobra(prog, cargs, stdout, stderr, getenv)
+	}
 	g, cmds, err := parseArgs(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, oneLine(err.Error()))
+		var ue *usageError
+		if errors.As(err, &ue) && ue.syntax {
+			return 2
+		}
 		return 1
 	}
 	if g.help {
@@ -202,15 +212,18 @@ func usage(w io.Writer, prog string) {
 usage: %s [OPTIONS] COMMAND [ARG...] [-- [OPTIONS] COMMAND [ARG...]]...
 
 Bridges:    add-br BR, del-br BR, list-br, br-exists BR (exit 2 if not),
-            get-fail-mode BR, set-fail-mode BR standalone|secure, del-fail-mode BR
+            get-fail-mode BR, set-fail-mode BR standalone|secure, del-fail-mode BR,
+            set-controller BR TARGET..., get-controller BR, del-controller BR
 Ports:      add-port BR PORT [COL[:KEY]=VAL]... [-- set Interface PORT type=T options:K=V ...]
             del-port [BR] PORT, list-ports BR, list-ifaces BR, port-to-br PORT, iface-to-br IFACE
-Records:    set TABLE REC COL[:KEY]=VAL..., get TABLE REC COL[:KEY]...
+Records:    set TABLE REC COL[:KEY]=VAL..., get TABLE REC COL[:KEY]...,
+            list TABLE [REC]..., find TABLE [COL[:KEY]=VAL]...
             (tables: Bridge, Port, Interface, Open_vSwitch)
 Status:     show, fdb/show BR, fdb/flush [BR]
 OpenFlow:   add-flow BR FLOW, add-flows BR FILE|-, mod-flows BR FLOW [--strict],
             replace-flows BR FILE|-, del-flows BR [MATCH] [--strict], dump-flows BR [MATCH],
-            dump-ports BR [PORT], dump-tables BR, dump-aggregate BR [MATCH]
+            dump-ports BR [PORT], dump-tables BR, dump-aggregate BR [MATCH],
+            dump-ports-desc BR [PORT], mod-port BR PORT up|down|flood|no-flood
             (FILE: one flow a line, # comments; all lines in one transaction)
 Tracing:    trace BR FLOW (also as ofproto/trace BR FLOW)
 Datapath:   dpif/dump-flows BR (megaflows), pmd-stats-show, pmd-stats-clear, pmd-rxq-show

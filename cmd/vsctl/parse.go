@@ -13,12 +13,21 @@ import (
 )
 
 // usageError is a mistake on the command line: reported without contacting
-// the daemon.
-type usageError struct{ msg string }
+// the daemon. A syntax error (unknown command or option, wrong number of
+// arguments) exits 2; a bad value in a well-formed line exits 1, like any
+// other refused operation.
+type usageError struct {
+	msg    string
+	syntax bool
+}
 
 func (e *usageError) Error() string { return e.msg }
 
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
+
+func syntaxf(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...), syntax: true}
+}
 
 // globalOpts are the options that apply to the whole invocation.
 type globalOpts struct {
@@ -27,6 +36,9 @@ type globalOpts struct {
 	format  string        // ovs-vsctl --format: "" (text), "json", ...
 	names   int           // ovs-ofctl --names (1) / --no-names (0); -1: names iff stdout is a terminal
 	noStats bool          // ovs-ofctl --no-stats
+	columns []string      // ovs-vsctl --columns for list/find
+	bare    bool          // ovs-vsctl --bare: values only, no headings
+	noHead  bool          // ovs-vsctl --no-headings
 	help    bool
 	version bool
 }
@@ -79,34 +91,41 @@ type cmdSpec struct {
 }
 
 var commands = map[string]cmdSpec{
-	"init":           {0, 0, "init"},
-	"add-br":         {1, 3, "add-br BRIDGE"},
-	"del-br":         {1, 1, "del-br BRIDGE"},
-	"list-br":        {0, 0, "list-br"},
-	"br-exists":      {1, 1, "br-exists BRIDGE"},
-	"add-port":       {2, -1, "add-port BRIDGE PORT [COLUMN[:KEY]=VALUE]..."},
-	"del-port":       {1, 2, "del-port [BRIDGE] PORT"},
-	"list-ports":     {1, 1, "list-ports BRIDGE"},
-	"list-ifaces":    {1, 1, "list-ifaces BRIDGE"},
-	"port-to-br":     {1, 1, "port-to-br PORT"},
-	"iface-to-br":    {1, 1, "iface-to-br IFACE"},
-	"get-fail-mode":  {1, 1, "get-fail-mode BRIDGE"},
-	"set-fail-mode":  {2, 2, "set-fail-mode BRIDGE standalone|secure"},
-	"del-fail-mode":  {1, 1, "del-fail-mode BRIDGE"},
-	"set":            {3, -1, "set TABLE RECORD COLUMN[:KEY]=VALUE..."},
-	"get":            {3, -1, "get TABLE RECORD COLUMN[:KEY]..."},
-	"show":           {0, 1, "show"},
-	"fdb/show":       {1, 1, "fdb/show BRIDGE"},
-	"fdb/flush":      {0, 1, "fdb/flush [BRIDGE]"},
-	"add-flow":       {2, 2, "add-flow BRIDGE FLOW"},
-	"add-flows":      {2, 2, "add-flows BRIDGE FILE|-"},
-	"mod-flows":      {2, 2, "mod-flows BRIDGE FLOW [--strict]"},
-	"replace-flows":  {2, 2, "replace-flows BRIDGE FILE|-"},
-	"del-flows":      {1, 2, "del-flows BRIDGE [MATCH] [--strict]"},
-	"dump-flows":     {1, 2, "dump-flows BRIDGE [MATCH]"},
-	"dump-ports":     {1, 2, "dump-ports BRIDGE [PORT]"},
-	"dump-tables":    {1, 1, "dump-tables BRIDGE"},
-	"dump-aggregate": {1, 2, "dump-aggregate BRIDGE [MATCH]"},
+	"init":            {0, 0, "init"},
+	"add-br":          {1, 3, "add-br BRIDGE"},
+	"del-br":          {1, 1, "del-br BRIDGE"},
+	"list-br":         {0, 0, "list-br"},
+	"br-exists":       {1, 1, "br-exists BRIDGE"},
+	"add-port":        {2, -1, "add-port BRIDGE PORT [COLUMN[:KEY]=VALUE]..."},
+	"del-port":        {1, 2, "del-port [BRIDGE] PORT"},
+	"list-ports":      {1, 1, "list-ports BRIDGE"},
+	"list-ifaces":     {1, 1, "list-ifaces BRIDGE"},
+	"port-to-br":      {1, 1, "port-to-br PORT"},
+	"iface-to-br":     {1, 1, "iface-to-br IFACE"},
+	"get-fail-mode":   {1, 1, "get-fail-mode BRIDGE"},
+	"set-fail-mode":   {2, 2, "set-fail-mode BRIDGE standalone|secure"},
+	"del-fail-mode":   {1, 1, "del-fail-mode BRIDGE"},
+	"set-controller":  {2, -1, "set-controller BRIDGE TARGET..."},
+	"get-controller":  {1, 1, "get-controller BRIDGE"},
+	"del-controller":  {1, 1, "del-controller BRIDGE"},
+	"set":             {3, -1, "set TABLE RECORD COLUMN[:KEY]=VALUE..."},
+	"get":             {3, -1, "get TABLE RECORD COLUMN[:KEY]..."},
+	"list":            {1, -1, "list TABLE [RECORD]..."},
+	"find":            {1, -1, "find TABLE [COLUMN[:KEY]=VALUE]..."},
+	"show":            {0, 1, "show"},
+	"fdb/show":        {1, 1, "fdb/show BRIDGE"},
+	"fdb/flush":       {0, 1, "fdb/flush [BRIDGE]"},
+	"add-flow":        {2, 2, "add-flow BRIDGE FLOW"},
+	"add-flows":       {2, 2, "add-flows BRIDGE FILE|-"},
+	"mod-flows":       {2, 2, "mod-flows BRIDGE FLOW [--strict]"},
+	"replace-flows":   {2, 2, "replace-flows BRIDGE FILE|-"},
+	"del-flows":       {1, 2, "del-flows BRIDGE [MATCH] [--strict]"},
+	"dump-flows":      {1, 2, "dump-flows BRIDGE [MATCH]"},
+	"dump-ports":      {1, 2, "dump-ports BRIDGE [PORT]"},
+	"dump-ports-desc": {1, 2, "dump-ports-desc BRIDGE [PORT]"},
+	"mod-port":        {3, 3, "mod-port BRIDGE PORT up|down|flood|no-flood"},
+	"dump-tables":     {1, 1, "dump-tables BRIDGE"},
+	"dump-aggregate":  {1, 2, "dump-aggregate BRIDGE [MATCH]"},
 
 	// ovs-appctl commands.
 	"trace":                    {2, 2, "trace BRIDGE FLOW"},
@@ -169,12 +188,12 @@ func parseArgs(args []string) (globalOpts, []*command, error) {
 		if c.name == "" {
 			if c.cmdOpts != (cmdOpts{}) {
 				if i > 0 || len(segments) == 1 {
-					return g, nil, usagef("missing command name after options (use: %s)", commandNames())
+					return g, nil, syntaxf("missing command name after options (use: %s)", commandNames())
 				}
 				leading = c.cmdOpts
 			}
 			if i > 0 && i < len(segments)-1 {
-				return g, nil, usagef("missing command name between \"--\" separators")
+				return g, nil, syntaxf("missing command name between \"--\" separators")
 			}
 			continue
 		}
@@ -184,7 +203,7 @@ func parseArgs(args []string) (globalOpts, []*command, error) {
 		return g, cmds, nil
 	}
 	if len(cmds) == 0 {
-		return g, nil, usagef("missing command name (use: %s)", commandNames())
+		return g, nil, syntaxf("missing command name (use: %s)", commandNames())
 	}
 	for _, c := range cmds {
 		c.mayExist = c.mayExist || leading.mayExist
@@ -209,7 +228,7 @@ func parseOption(g *globalOpts, c *cmdOpts, args []string) (int, error) {
 			return val, nil
 		}
 		if len(args) < 2 || args[1] == "--" {
-			return "", usagef("option %s needs a value", name)
+			return "", syntaxf("option %s needs a value", name)
 		}
 		used = 2
 		return args[1], nil
@@ -220,7 +239,7 @@ func parseOption(g *globalOpts, c *cmdOpts, args []string) (int, error) {
 	}
 	noValue := func() error {
 		if hasVal {
-			return usagef("option %s takes no value", name)
+			return syntaxf("option %s takes no value", name)
 		}
 		return nil
 	}
@@ -262,7 +281,22 @@ func parseOption(g *globalOpts, c *cmdOpts, args []string) (int, error) {
 		if err != nil {
 			return used, err
 		}
+		if !slices.Contains(formats, v) {
+			return used, usagef("--format %q is not one of %s", v, strings.Join(formats, ", "))
+		}
 		g.format = v
+	case "--columns":
+		v, err := value()
+		if err != nil {
+			return used, err
+		}
+		g.columns = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+	case "--bare":
+		g.bare = true
+		return used, noValue()
+	case "--no-headings", "-d":
+		g.noHead = true
+		return used, noValue()
 	case "--names":
 		g.names = 1
 		return used, noValue()
@@ -272,9 +306,10 @@ func parseOption(g *globalOpts, c *cmdOpts, args []string) (int, error) {
 	case "--no-stats":
 		g.noStats = true
 		return used, noValue()
-	case "--protocols", "-O", "--flow-format", "-F":
+	case "--protocols", "-O", "--flow-format", "-F", "--private-key", "--certificate", "--ca-cert":
 		// Accepted for ovs-ofctl compatibility (go-openvswitch passes them);
-		// the daemon speaks one protocol, so the value does not matter.
+		// the daemon speaks one protocol over a local socket, so the
+		// OpenFlow version, flow format and OpenFlow TLS files do not matter.
 		if _, err := value(); err != nil {
 			return used, err
 		}
@@ -286,7 +321,7 @@ func parseOption(g *globalOpts, c *cmdOpts, args []string) (int, error) {
 	case "--version", "-V":
 		g.version = true
 	default:
-		return used, usagef("unrecognized option %q", args[0])
+		return used, syntaxf("unrecognized option %q", args[0])
 	}
 	return used, nil
 }
@@ -312,10 +347,10 @@ func serverPath(v string) (string, error) {
 func checkCommand(c *command) error {
 	spec, ok := commands[c.name]
 	if !ok {
-		return usagef("unknown command %q; valid commands: %s", c.name, commandNames())
+		return syntaxf("unknown command %q; valid commands: %s", c.name, commandNames())
 	}
 	if len(c.args) < spec.min || (spec.max >= 0 && len(c.args) > spec.max) {
-		return usagef("%s: wrong number of arguments (usage: %s)", c.name, spec.usage)
+		return syntaxf("%s: wrong number of arguments (usage: %s)", c.name, spec.usage)
 	}
 	switch c.name {
 	case "add-br":
@@ -363,6 +398,26 @@ func checkCommand(c *command) error {
 		if m := c.args[1]; m != "standalone" && m != "secure" {
 			return usagef("set-fail-mode %s: fail mode %q is not standalone or secure", c.args[0], m)
 		}
+	case "mod-port":
+		if _, ok := portActions[c.args[2]]; !ok {
+			return usagef("mod-port %s %s: %q is not one of up, down, flood, no-flood (vswitch does not implement the others)", c.args[0], c.args[1], c.args[2])
+		}
+	case "list", "find":
+		t, err := canonicalTable(c.args[0])
+		if err != nil {
+			return usagef("%s: %v", c.name, err)
+		}
+		c.table = t
+		if c.name == "list" {
+			break
+		}
+		for _, a := range c.args[1:] {
+			s, err := parseSetting(t, a)
+			if err != nil {
+				return usagef("find %s: %v", t, err)
+			}
+			c.sets = append(c.sets, s)
+		}
 	case "show":
 		if len(c.args) == 1 {
 			return usagef("show: showing one bridge is not supported; use show")
@@ -372,6 +427,18 @@ func checkCommand(c *command) error {
 }
 
 var tableNames = []string{"Bridge", "Port", "Interface", "Open_vSwitch"}
+
+// formats are the values of --format: json for programs; table, list and
+// text (the default) for people.
+var formats = []string{"json", "table", "list", "text"}
+
+// portActions are the mod-port actions vswitch acts on.
+var portActions = map[string]pb.PortAction{
+	"up":       pb.PortAction_PORT_ACTION_UP,
+	"down":     pb.PortAction_PORT_ACTION_DOWN,
+	"flood":    pb.PortAction_PORT_ACTION_FLOOD,
+	"no-flood": pb.PortAction_PORT_ACTION_NO_FLOOD,
+}
 
 // canonicalTable resolves a table name case-insensitively, allowing a unique
 // prefix, as ovs-vsctl does ("interface", "int", "open").
@@ -427,6 +494,13 @@ func parseSetting(table, arg string) (setting, error) {
 	v := strings.TrimSpace(unquote(raw))
 	empty := v == "" || v == "[]"
 	switch {
+	case table == "Bridge" && (col == "controller" || col == "protocols"):
+		// A set: [a, b], a,b or "a"; sent as "a,b".
+		var members []string
+		for _, f := range strings.FieldsFunc(strings.Trim(v, "[]"), func(r rune) bool { return r == ',' || r == ' ' }) {
+			members = append(members, unquote(f))
+		}
+		v = strings.Join(members, ",")
 	case table == "Port" && col == "tag":
 		if !empty {
 			n, err := strconv.Atoi(v)

@@ -278,6 +278,456 @@ func (WatchEventKind) EnumDescriptor() ([]byte, []int) {
 	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{3}
 }
 
+type FlowModCommand int32
+
+const (
+	FlowModCommand_FLOW_MOD_COMMAND_UNSPECIFIED FlowModCommand = 0
+	// Add each flow, replacing a rule with the same table, priority and match.
+	FlowModCommand_FLOW_MOD_COMMAND_ADD FlowModCommand = 1
+	// Replace the actions of every rule the flow's match covers.
+	FlowModCommand_FLOW_MOD_COMMAND_MODIFY FlowModCommand = 2
+	// Replace the actions of the rule with the same match and priority.
+	FlowModCommand_FLOW_MOD_COMMAND_MODIFY_STRICT FlowModCommand = 3
+	// Delete every rule the flow's match covers.
+	FlowModCommand_FLOW_MOD_COMMAND_DELETE FlowModCommand = 4
+	// Delete the rule with the same match and priority.
+	FlowModCommand_FLOW_MOD_COMMAND_DELETE_STRICT FlowModCommand = 5
+)
+
+// Enum value maps for FlowModCommand.
+var (
+	FlowModCommand_name = map[int32]string{
+		0: "FLOW_MOD_COMMAND_UNSPECIFIED",
+		1: "FLOW_MOD_COMMAND_ADD",
+		2: "FLOW_MOD_COMMAND_MODIFY",
+		3: "FLOW_MOD_COMMAND_MODIFY_STRICT",
+		4: "FLOW_MOD_COMMAND_DELETE",
+		5: "FLOW_MOD_COMMAND_DELETE_STRICT",
+	}
+	FlowModCommand_value = map[string]int32{
+		"FLOW_MOD_COMMAND_UNSPECIFIED":   0,
+		"FLOW_MOD_COMMAND_ADD":           1,
+		"FLOW_MOD_COMMAND_MODIFY":        2,
+		"FLOW_MOD_COMMAND_MODIFY_STRICT": 3,
+		"FLOW_MOD_COMMAND_DELETE":        4,
+		"FLOW_MOD_COMMAND_DELETE_STRICT": 5,
+	}
+)
+
+func (x FlowModCommand) Enum() *FlowModCommand {
+	p := new(FlowModCommand)
+	*p = x
+	return p
+}
+
+func (x FlowModCommand) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FlowModCommand) Descriptor() protoreflect.EnumDescriptor {
+	return file_vswitch_v1_vswitch_proto_enumTypes[4].Descriptor()
+}
+
+func (FlowModCommand) Type() protoreflect.EnumType {
+	return &file_vswitch_v1_vswitch_proto_enumTypes[4]
+}
+
+func (x FlowModCommand) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FlowModCommand.Descriptor instead.
+func (FlowModCommand) EnumDescriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{4}
+}
+
+type IpFrag int32
+
+const (
+	// Fragments or not.
+	IpFrag_IP_FRAG_UNSPECIFIED IpFrag = 0
+	IpFrag_IP_FRAG_NO          IpFrag = 1
+	IpFrag_IP_FRAG_YES         IpFrag = 2
+	IpFrag_IP_FRAG_FIRST       IpFrag = 3
+	IpFrag_IP_FRAG_LATER       IpFrag = 4
+	IpFrag_IP_FRAG_NOT_LATER   IpFrag = 5
+)
+
+// Enum value maps for IpFrag.
+var (
+	IpFrag_name = map[int32]string{
+		0: "IP_FRAG_UNSPECIFIED",
+		1: "IP_FRAG_NO",
+		2: "IP_FRAG_YES",
+		3: "IP_FRAG_FIRST",
+		4: "IP_FRAG_LATER",
+		5: "IP_FRAG_NOT_LATER",
+	}
+	IpFrag_value = map[string]int32{
+		"IP_FRAG_UNSPECIFIED": 0,
+		"IP_FRAG_NO":          1,
+		"IP_FRAG_YES":         2,
+		"IP_FRAG_FIRST":       3,
+		"IP_FRAG_LATER":       4,
+		"IP_FRAG_NOT_LATER":   5,
+	}
+)
+
+func (x IpFrag) Enum() *IpFrag {
+	p := new(IpFrag)
+	*p = x
+	return p
+}
+
+func (x IpFrag) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IpFrag) Descriptor() protoreflect.EnumDescriptor {
+	return file_vswitch_v1_vswitch_proto_enumTypes[5].Descriptor()
+}
+
+func (IpFrag) Type() protoreflect.EnumType {
+	return &file_vswitch_v1_vswitch_proto_enumTypes[5]
+}
+
+func (x IpFrag) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IpFrag.Descriptor instead.
+func (IpFrag) EnumDescriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{5}
+}
+
+// OfField names a field set_field, load and move read or write, as
+// OF_FIELD_ plus the field's canonical flow-syntax name.
+type OfField int32
+
+const (
+	OfField_OF_FIELD_UNSPECIFIED OfField = 0
+	OfField_OF_FIELD_IN_PORT     OfField = 1
+	OfField_OF_FIELD_METADATA    OfField = 2
+	OfField_OF_FIELD_REG0        OfField = 3
+	OfField_OF_FIELD_REG1        OfField = 4
+	OfField_OF_FIELD_REG2        OfField = 5
+	OfField_OF_FIELD_REG3        OfField = 6
+	OfField_OF_FIELD_REG4        OfField = 7
+	OfField_OF_FIELD_REG5        OfField = 8
+	OfField_OF_FIELD_REG6        OfField = 9
+	OfField_OF_FIELD_REG7        OfField = 10
+	OfField_OF_FIELD_REG8        OfField = 11
+	OfField_OF_FIELD_REG9        OfField = 12
+	OfField_OF_FIELD_REG10       OfField = 13
+	OfField_OF_FIELD_REG11       OfField = 14
+	OfField_OF_FIELD_REG12       OfField = 15
+	OfField_OF_FIELD_REG13       OfField = 16
+	OfField_OF_FIELD_REG14       OfField = 17
+	OfField_OF_FIELD_REG15       OfField = 18
+	OfField_OF_FIELD_TUN_ID      OfField = 19
+	OfField_OF_FIELD_TUN_SRC     OfField = 20
+	OfField_OF_FIELD_TUN_DST     OfField = 21
+	OfField_OF_FIELD_ETH_SRC     OfField = 22
+	OfField_OF_FIELD_ETH_DST     OfField = 23
+	OfField_OF_FIELD_ETH_TYPE    OfField = 24
+	OfField_OF_FIELD_VLAN_TCI    OfField = 25
+	OfField_OF_FIELD_VLAN_VID    OfField = 26
+	OfField_OF_FIELD_VLAN_PCP    OfField = 27
+	OfField_OF_FIELD_IP_SRC      OfField = 28
+	OfField_OF_FIELD_IP_DST      OfField = 29
+	OfField_OF_FIELD_IPV6_SRC    OfField = 30
+	OfField_OF_FIELD_IPV6_DST    OfField = 31
+	OfField_OF_FIELD_IPV6_LABEL  OfField = 32
+	OfField_OF_FIELD_NW_PROTO    OfField = 33
+	OfField_OF_FIELD_NW_TOS      OfField = 34
+	OfField_OF_FIELD_IP_DSCP     OfField = 35
+	OfField_OF_FIELD_IP_ECN      OfField = 36
+	OfField_OF_FIELD_NW_TTL      OfField = 37
+	OfField_OF_FIELD_IP_FRAG     OfField = 38
+	OfField_OF_FIELD_ARP_OP      OfField = 39
+	OfField_OF_FIELD_ARP_SPA     OfField = 40
+	OfField_OF_FIELD_ARP_TPA     OfField = 41
+	OfField_OF_FIELD_ARP_SHA     OfField = 42
+	OfField_OF_FIELD_ARP_THA     OfField = 43
+	OfField_OF_FIELD_TP_SRC      OfField = 44
+	OfField_OF_FIELD_TP_DST      OfField = 45
+	OfField_OF_FIELD_TCP_SRC     OfField = 46
+	OfField_OF_FIELD_TCP_DST     OfField = 47
+	OfField_OF_FIELD_TCP_FLAGS   OfField = 48
+	OfField_OF_FIELD_UDP_SRC     OfField = 49
+	OfField_OF_FIELD_UDP_DST     OfField = 50
+	OfField_OF_FIELD_SCTP_SRC    OfField = 51
+	OfField_OF_FIELD_SCTP_DST    OfField = 52
+	OfField_OF_FIELD_ICMP_TYPE   OfField = 53
+	OfField_OF_FIELD_ICMP_CODE   OfField = 54
+	OfField_OF_FIELD_ICMPV6_TYPE OfField = 55
+	OfField_OF_FIELD_ICMPV6_CODE OfField = 56
+	OfField_OF_FIELD_ND_TARGET   OfField = 57
+	OfField_OF_FIELD_ND_SLL      OfField = 58
+	OfField_OF_FIELD_ND_TLL      OfField = 59
+)
+
+// Enum value maps for OfField.
+var (
+	OfField_name = map[int32]string{
+		0:  "OF_FIELD_UNSPECIFIED",
+		1:  "OF_FIELD_IN_PORT",
+		2:  "OF_FIELD_METADATA",
+		3:  "OF_FIELD_REG0",
+		4:  "OF_FIELD_REG1",
+		5:  "OF_FIELD_REG2",
+		6:  "OF_FIELD_REG3",
+		7:  "OF_FIELD_REG4",
+		8:  "OF_FIELD_REG5",
+		9:  "OF_FIELD_REG6",
+		10: "OF_FIELD_REG7",
+		11: "OF_FIELD_REG8",
+		12: "OF_FIELD_REG9",
+		13: "OF_FIELD_REG10",
+		14: "OF_FIELD_REG11",
+		15: "OF_FIELD_REG12",
+		16: "OF_FIELD_REG13",
+		17: "OF_FIELD_REG14",
+		18: "OF_FIELD_REG15",
+		19: "OF_FIELD_TUN_ID",
+		20: "OF_FIELD_TUN_SRC",
+		21: "OF_FIELD_TUN_DST",
+		22: "OF_FIELD_ETH_SRC",
+		23: "OF_FIELD_ETH_DST",
+		24: "OF_FIELD_ETH_TYPE",
+		25: "OF_FIELD_VLAN_TCI",
+		26: "OF_FIELD_VLAN_VID",
+		27: "OF_FIELD_VLAN_PCP",
+		28: "OF_FIELD_IP_SRC",
+		29: "OF_FIELD_IP_DST",
+		30: "OF_FIELD_IPV6_SRC",
+		31: "OF_FIELD_IPV6_DST",
+		32: "OF_FIELD_IPV6_LABEL",
+		33: "OF_FIELD_NW_PROTO",
+		34: "OF_FIELD_NW_TOS",
+		35: "OF_FIELD_IP_DSCP",
+		36: "OF_FIELD_IP_ECN",
+		37: "OF_FIELD_NW_TTL",
+		38: "OF_FIELD_IP_FRAG",
+		39: "OF_FIELD_ARP_OP",
+		40: "OF_FIELD_ARP_SPA",
+		41: "OF_FIELD_ARP_TPA",
+		42: "OF_FIELD_ARP_SHA",
+		43: "OF_FIELD_ARP_THA",
+		44: "OF_FIELD_TP_SRC",
+		45: "OF_FIELD_TP_DST",
+		46: "OF_FIELD_TCP_SRC",
+		47: "OF_FIELD_TCP_DST",
+		48: "OF_FIELD_TCP_FLAGS",
+		49: "OF_FIELD_UDP_SRC",
+		50: "OF_FIELD_UDP_DST",
+		51: "OF_FIELD_SCTP_SRC",
+		52: "OF_FIELD_SCTP_DST",
+		53: "OF_FIELD_ICMP_TYPE",
+		54: "OF_FIELD_ICMP_CODE",
+		55: "OF_FIELD_ICMPV6_TYPE",
+		56: "OF_FIELD_ICMPV6_CODE",
+		57: "OF_FIELD_ND_TARGET",
+		58: "OF_FIELD_ND_SLL",
+		59: "OF_FIELD_ND_TLL",
+	}
+	OfField_value = map[string]int32{
+		"OF_FIELD_UNSPECIFIED": 0,
+		"OF_FIELD_IN_PORT":     1,
+		"OF_FIELD_METADATA":    2,
+		"OF_FIELD_REG0":        3,
+		"OF_FIELD_REG1":        4,
+		"OF_FIELD_REG2":        5,
+		"OF_FIELD_REG3":        6,
+		"OF_FIELD_REG4":        7,
+		"OF_FIELD_REG5":        8,
+		"OF_FIELD_REG6":        9,
+		"OF_FIELD_REG7":        10,
+		"OF_FIELD_REG8":        11,
+		"OF_FIELD_REG9":        12,
+		"OF_FIELD_REG10":       13,
+		"OF_FIELD_REG11":       14,
+		"OF_FIELD_REG12":       15,
+		"OF_FIELD_REG13":       16,
+		"OF_FIELD_REG14":       17,
+		"OF_FIELD_REG15":       18,
+		"OF_FIELD_TUN_ID":      19,
+		"OF_FIELD_TUN_SRC":     20,
+		"OF_FIELD_TUN_DST":     21,
+		"OF_FIELD_ETH_SRC":     22,
+		"OF_FIELD_ETH_DST":     23,
+		"OF_FIELD_ETH_TYPE":    24,
+		"OF_FIELD_VLAN_TCI":    25,
+		"OF_FIELD_VLAN_VID":    26,
+		"OF_FIELD_VLAN_PCP":    27,
+		"OF_FIELD_IP_SRC":      28,
+		"OF_FIELD_IP_DST":      29,
+		"OF_FIELD_IPV6_SRC":    30,
+		"OF_FIELD_IPV6_DST":    31,
+		"OF_FIELD_IPV6_LABEL":  32,
+		"OF_FIELD_NW_PROTO":    33,
+		"OF_FIELD_NW_TOS":      34,
+		"OF_FIELD_IP_DSCP":     35,
+		"OF_FIELD_IP_ECN":      36,
+		"OF_FIELD_NW_TTL":      37,
+		"OF_FIELD_IP_FRAG":     38,
+		"OF_FIELD_ARP_OP":      39,
+		"OF_FIELD_ARP_SPA":     40,
+		"OF_FIELD_ARP_TPA":     41,
+		"OF_FIELD_ARP_SHA":     42,
+		"OF_FIELD_ARP_THA":     43,
+		"OF_FIELD_TP_SRC":      44,
+		"OF_FIELD_TP_DST":      45,
+		"OF_FIELD_TCP_SRC":     46,
+		"OF_FIELD_TCP_DST":     47,
+		"OF_FIELD_TCP_FLAGS":   48,
+		"OF_FIELD_UDP_SRC":     49,
+		"OF_FIELD_UDP_DST":     50,
+		"OF_FIELD_SCTP_SRC":    51,
+		"OF_FIELD_SCTP_DST":    52,
+		"OF_FIELD_ICMP_TYPE":   53,
+		"OF_FIELD_ICMP_CODE":   54,
+		"OF_FIELD_ICMPV6_TYPE": 55,
+		"OF_FIELD_ICMPV6_CODE": 56,
+		"OF_FIELD_ND_TARGET":   57,
+		"OF_FIELD_ND_SLL":      58,
+		"OF_FIELD_ND_TLL":      59,
+	}
+)
+
+func (x OfField) Enum() *OfField {
+	p := new(OfField)
+	*p = x
+	return p
+}
+
+func (x OfField) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OfField) Descriptor() protoreflect.EnumDescriptor {
+	return file_vswitch_v1_vswitch_proto_enumTypes[6].Descriptor()
+}
+
+func (OfField) Type() protoreflect.EnumType {
+	return &file_vswitch_v1_vswitch_proto_enumTypes[6]
+}
+
+func (x OfField) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OfField.Descriptor instead.
+func (OfField) EnumDescriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{6}
+}
+
+type FailMode int32
+
+const (
+	// Not set: the bridge behaves as standalone.
+	FailMode_FAIL_MODE_UNSPECIFIED FailMode = 0
+	FailMode_FAIL_MODE_STANDALONE  FailMode = 1
+	FailMode_FAIL_MODE_SECURE      FailMode = 2
+)
+
+// Enum value maps for FailMode.
+var (
+	FailMode_name = map[int32]string{
+		0: "FAIL_MODE_UNSPECIFIED",
+		1: "FAIL_MODE_STANDALONE",
+		2: "FAIL_MODE_SECURE",
+	}
+	FailMode_value = map[string]int32{
+		"FAIL_MODE_UNSPECIFIED": 0,
+		"FAIL_MODE_STANDALONE":  1,
+		"FAIL_MODE_SECURE":      2,
+	}
+)
+
+func (x FailMode) Enum() *FailMode {
+	p := new(FailMode)
+	*p = x
+	return p
+}
+
+func (x FailMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FailMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_vswitch_v1_vswitch_proto_enumTypes[7].Descriptor()
+}
+
+func (FailMode) Type() protoreflect.EnumType {
+	return &file_vswitch_v1_vswitch_proto_enumTypes[7]
+}
+
+func (x FailMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FailMode.Descriptor instead.
+func (FailMode) EnumDescriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{7}
+}
+
+// PortAction is an ovs-ofctl mod-port action.
+type PortAction int32
+
+const (
+	PortAction_PORT_ACTION_UNSPECIFIED PortAction = 0
+	PortAction_PORT_ACTION_UP          PortAction = 1
+	PortAction_PORT_ACTION_DOWN        PortAction = 2
+	PortAction_PORT_ACTION_FLOOD       PortAction = 3
+	PortAction_PORT_ACTION_NO_FLOOD    PortAction = 4
+)
+
+// Enum value maps for PortAction.
+var (
+	PortAction_name = map[int32]string{
+		0: "PORT_ACTION_UNSPECIFIED",
+		1: "PORT_ACTION_UP",
+		2: "PORT_ACTION_DOWN",
+		3: "PORT_ACTION_FLOOD",
+		4: "PORT_ACTION_NO_FLOOD",
+	}
+	PortAction_value = map[string]int32{
+		"PORT_ACTION_UNSPECIFIED": 0,
+		"PORT_ACTION_UP":          1,
+		"PORT_ACTION_DOWN":        2,
+		"PORT_ACTION_FLOOD":       3,
+		"PORT_ACTION_NO_FLOOD":    4,
+	}
+)
+
+func (x PortAction) Enum() *PortAction {
+	p := new(PortAction)
+	*p = x
+	return p
+}
+
+func (x PortAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PortAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_vswitch_v1_vswitch_proto_enumTypes[8].Descriptor()
+}
+
+func (PortAction) Type() protoreflect.EnumType {
+	return &file_vswitch_v1_vswitch_proto_enumTypes[8]
+}
+
+func (x PortAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PortAction.Descriptor instead.
+func (PortAction) EnumDescriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{8}
+}
+
 type AddBridgeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -5017,6 +5467,2735 @@ func (x *WatchEvent) GetStatus() string {
 	return ""
 }
 
+type FlowModRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Bridge  string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	Command FlowModCommand         `protobuf:"varint,2,opt,name=command,proto3,enum=vswitch.v1.FlowModCommand" json:"command,omitempty"`
+	// At least one. For DELETE a FlowSpec with no match and no table selects
+	// every rule.
+	Flows         []*FlowSpec `protobuf:"bytes,3,rep,name=flows,proto3" json:"flows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowModRequest) Reset() {
+	*x = FlowModRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowModRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowModRequest) ProtoMessage() {}
+
+func (x *FlowModRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowModRequest.ProtoReflect.Descriptor instead.
+func (*FlowModRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *FlowModRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *FlowModRequest) GetCommand() FlowModCommand {
+	if x != nil {
+		return x.Command
+	}
+	return FlowModCommand_FLOW_MOD_COMMAND_UNSPECIFIED
+}
+
+func (x *FlowModRequest) GetFlows() []*FlowSpec {
+	if x != nil {
+		return x.Flows
+	}
+	return nil
+}
+
+type FlowModResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowModResponse) Reset() {
+	*x = FlowModResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowModResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowModResponse) ProtoMessage() {}
+
+func (x *FlowModResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowModResponse.ProtoReflect.Descriptor instead.
+func (*FlowModResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{80}
+}
+
+// FlowSpec is one OpenFlow rule: the same model as the ovs-ofctl flow
+// syntax, as typed fields.
+type FlowSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0-254. Absent: table 0 for ADD, every table for MODIFY and DELETE.
+	Table *uint32 `protobuf:"varint,1,opt,name=table,proto3,oneof" json:"table,omitempty"`
+	// 0-65535. Absent: 32768, OpenFlow's default.
+	Priority *uint32 `protobuf:"varint,2,opt,name=priority,proto3,oneof" json:"priority,omitempty"`
+	Cookie   uint64  `protobuf:"varint,3,opt,name=cookie,proto3" json:"cookie,omitempty"`
+	// MODIFY and DELETE only: select rules whose cookie & cookie_mask ==
+	// cookie; 0 selects every cookie. MODIFY accepts 0 or all ones.
+	CookieMask uint64 `protobuf:"varint,4,opt,name=cookie_mask,json=cookieMask,proto3" json:"cookie_mask,omitempty"`
+	// Seconds, 0-65535; 0 means none. ADD only.
+	IdleTimeout uint32 `protobuf:"varint,5,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	HardTimeout uint32 `protobuf:"varint,6,opt,name=hard_timeout,json=hardTimeout,proto3" json:"hard_timeout,omitempty"`
+	// Eviction rank, 0-65535. ADD only.
+	Importance uint32 `protobuf:"varint,7,opt,name=importance,proto3" json:"importance,omitempty"`
+	// Send a flow-removed event when the rule expires or is deleted. ADD only.
+	SendFlowRem bool `protobuf:"varint,8,opt,name=send_flow_rem,json=sendFlowRem,proto3" json:"send_flow_rem,omitempty"`
+	// Absent or empty: match every packet.
+	Match *FlowMatch `protobuf:"bytes,9,opt,name=match,proto3" json:"match,omitempty"`
+	// Applied in order; empty drops. Not allowed in DELETE.
+	Actions       []*FlowAction `protobuf:"bytes,10,rep,name=actions,proto3" json:"actions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowSpec) Reset() {
+	*x = FlowSpec{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowSpec) ProtoMessage() {}
+
+func (x *FlowSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowSpec.ProtoReflect.Descriptor instead.
+func (*FlowSpec) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *FlowSpec) GetTable() uint32 {
+	if x != nil && x.Table != nil {
+		return *x.Table
+	}
+	return 0
+}
+
+func (x *FlowSpec) GetPriority() uint32 {
+	if x != nil && x.Priority != nil {
+		return *x.Priority
+	}
+	return 0
+}
+
+func (x *FlowSpec) GetCookie() uint64 {
+	if x != nil {
+		return x.Cookie
+	}
+	return 0
+}
+
+func (x *FlowSpec) GetCookieMask() uint64 {
+	if x != nil {
+		return x.CookieMask
+	}
+	return 0
+}
+
+func (x *FlowSpec) GetIdleTimeout() uint32 {
+	if x != nil {
+		return x.IdleTimeout
+	}
+	return 0
+}
+
+func (x *FlowSpec) GetHardTimeout() uint32 {
+	if x != nil {
+		return x.HardTimeout
+	}
+	return 0
+}
+
+func (x *FlowSpec) GetImportance() uint32 {
+	if x != nil {
+		return x.Importance
+	}
+	return 0
+}
+
+func (x *FlowSpec) GetSendFlowRem() bool {
+	if x != nil {
+		return x.SendFlowRem
+	}
+	return false
+}
+
+func (x *FlowSpec) GetMatch() *FlowMatch {
+	if x != nil {
+		return x.Match
+	}
+	return nil
+}
+
+func (x *FlowSpec) GetActions() []*FlowAction {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+// FlowMatch is a rule's match. Unset fields are wildcarded. Fields with
+// prerequisites need them matched too, as in the flow syntax: nw_src needs
+// dl_type 0x0800 (or ARP), tp_dst needs nw_proto 6/17/132, and so on.
+// Masks: a set bit is compared; an absent mask means exact.
+type FlowMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// OpenFlow port number: 1-65279, or a reserved port (LOCAL is 65534).
+	InPort *uint32 `protobuf:"varint,1,opt,name=in_port,json=inPort,proto3,oneof" json:"in_port,omitempty"`
+	// Ethernet addresses as "aa:bb:cc:dd:ee:ff".
+	DlSrc     string `protobuf:"bytes,2,opt,name=dl_src,json=dlSrc,proto3" json:"dl_src,omitempty"`
+	DlSrcMask string `protobuf:"bytes,3,opt,name=dl_src_mask,json=dlSrcMask,proto3" json:"dl_src_mask,omitempty"`
+	DlDst     string `protobuf:"bytes,4,opt,name=dl_dst,json=dlDst,proto3" json:"dl_dst,omitempty"`
+	DlDstMask string `protobuf:"bytes,5,opt,name=dl_dst_mask,json=dlDstMask,proto3" json:"dl_dst_mask,omitempty"`
+	// 0-65535, the EtherType after any VLAN tags.
+	DlType *uint32 `protobuf:"varint,6,opt,name=dl_type,json=dlType,proto3,oneof" json:"dl_type,omitempty"`
+	// The outer 802.1Q TCI with 0x1000 set when a tag is present: VLAN 10 is
+	// vlan_tci 0x100a, mask 0x1fff; no tag is vlan_tci 0, mask 0x1000 (or 0xffff).
+	VlanTci     *uint32 `protobuf:"varint,7,opt,name=vlan_tci,json=vlanTci,proto3,oneof" json:"vlan_tci,omitempty"`
+	VlanTciMask *uint32 `protobuf:"varint,8,opt,name=vlan_tci_mask,json=vlanTciMask,proto3,oneof" json:"vlan_tci_mask,omitempty"`
+	// The IP protocol, or the ARP opcode when dl_type is ARP (0x0806).
+	NwProto *uint32 `protobuf:"varint,9,opt,name=nw_proto,json=nwProto,proto3,oneof" json:"nw_proto,omitempty"`
+	// IPv4 source and destination (ARP SPA and TPA for ARP): "10.0.0.1",
+	// a prefix "10.0.0.0/8" or an address and netmask "10.0.0.1/255.0.255.0".
+	NwSrc string `protobuf:"bytes,10,opt,name=nw_src,json=nwSrc,proto3" json:"nw_src,omitempty"`
+	NwDst string `protobuf:"bytes,11,opt,name=nw_dst,json=nwDst,proto3" json:"nw_dst,omitempty"`
+	// IPv6 source and destination (dl_type 0x86dd), forms as nw_src.
+	Ipv6Src       string  `protobuf:"bytes,12,opt,name=ipv6_src,json=ipv6Src,proto3" json:"ipv6_src,omitempty"`
+	Ipv6Dst       string  `protobuf:"bytes,13,opt,name=ipv6_dst,json=ipv6Dst,proto3" json:"ipv6_dst,omitempty"`
+	Ipv6Label     *uint32 `protobuf:"varint,14,opt,name=ipv6_label,json=ipv6Label,proto3,oneof" json:"ipv6_label,omitempty"`
+	Ipv6LabelMask *uint32 `protobuf:"varint,15,opt,name=ipv6_label_mask,json=ipv6LabelMask,proto3,oneof" json:"ipv6_label_mask,omitempty"`
+	// The DSCP (0-63) and ECN (0-3) parts of the IP ToS byte.
+	IpDscp *uint32 `protobuf:"varint,16,opt,name=ip_dscp,json=ipDscp,proto3,oneof" json:"ip_dscp,omitempty"`
+	IpEcn  *uint32 `protobuf:"varint,17,opt,name=ip_ecn,json=ipEcn,proto3,oneof" json:"ip_ecn,omitempty"`
+	NwTtl  *uint32 `protobuf:"varint,18,opt,name=nw_ttl,json=nwTtl,proto3,oneof" json:"nw_ttl,omitempty"`
+	IpFrag IpFrag  `protobuf:"varint,19,opt,name=ip_frag,json=ipFrag,proto3,enum=vswitch.v1.IpFrag" json:"ip_frag,omitempty"`
+	// TCP, UDP or SCTP ports; for ICMP and ICMPv6 the type (tp_src) and
+	// code (tp_dst).
+	TpSrc     *uint32 `protobuf:"varint,20,opt,name=tp_src,json=tpSrc,proto3,oneof" json:"tp_src,omitempty"`
+	TpSrcMask *uint32 `protobuf:"varint,21,opt,name=tp_src_mask,json=tpSrcMask,proto3,oneof" json:"tp_src_mask,omitempty"`
+	TpDst     *uint32 `protobuf:"varint,22,opt,name=tp_dst,json=tpDst,proto3,oneof" json:"tp_dst,omitempty"`
+	TpDstMask *uint32 `protobuf:"varint,23,opt,name=tp_dst_mask,json=tpDstMask,proto3,oneof" json:"tp_dst_mask,omitempty"`
+	// The 12 TCP flag bits (FIN is 0x001).
+	TcpFlags     *uint32 `protobuf:"varint,24,opt,name=tcp_flags,json=tcpFlags,proto3,oneof" json:"tcp_flags,omitempty"`
+	TcpFlagsMask *uint32 `protobuf:"varint,25,opt,name=tcp_flags_mask,json=tcpFlagsMask,proto3,oneof" json:"tcp_flags_mask,omitempty"`
+	// ARP sender and target hardware addresses; for ICMPv6 neighbour
+	// discovery the source and target link-layer addresses.
+	ArpSha     string `protobuf:"bytes,26,opt,name=arp_sha,json=arpSha,proto3" json:"arp_sha,omitempty"`
+	ArpShaMask string `protobuf:"bytes,27,opt,name=arp_sha_mask,json=arpShaMask,proto3" json:"arp_sha_mask,omitempty"`
+	ArpTha     string `protobuf:"bytes,28,opt,name=arp_tha,json=arpTha,proto3" json:"arp_tha,omitempty"`
+	ArpThaMask string `protobuf:"bytes,29,opt,name=arp_tha_mask,json=arpThaMask,proto3" json:"arp_tha_mask,omitempty"`
+	// ICMPv6 neighbour discovery target, forms as ipv6_src.
+	NdTarget  string  `protobuf:"bytes,30,opt,name=nd_target,json=ndTarget,proto3" json:"nd_target,omitempty"`
+	TunId     *uint64 `protobuf:"varint,31,opt,name=tun_id,json=tunId,proto3,oneof" json:"tun_id,omitempty"`
+	TunIdMask *uint64 `protobuf:"varint,32,opt,name=tun_id_mask,json=tunIdMask,proto3,oneof" json:"tun_id_mask,omitempty"`
+	// Tunnel IPv4 endpoints, forms as nw_src.
+	TunSrc string `protobuf:"bytes,33,opt,name=tun_src,json=tunSrc,proto3" json:"tun_src,omitempty"`
+	TunDst string `protobuf:"bytes,34,opt,name=tun_dst,json=tunDst,proto3" json:"tun_dst,omitempty"`
+	// Pipeline metadata and registers.
+	Metadata      *uint64     `protobuf:"varint,35,opt,name=metadata,proto3,oneof" json:"metadata,omitempty"`
+	MetadataMask  *uint64     `protobuf:"varint,36,opt,name=metadata_mask,json=metadataMask,proto3,oneof" json:"metadata_mask,omitempty"`
+	Regs          []*RegMatch `protobuf:"bytes,37,rep,name=regs,proto3" json:"regs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowMatch) Reset() {
+	*x = FlowMatch{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowMatch) ProtoMessage() {}
+
+func (x *FlowMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowMatch.ProtoReflect.Descriptor instead.
+func (*FlowMatch) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *FlowMatch) GetInPort() uint32 {
+	if x != nil && x.InPort != nil {
+		return *x.InPort
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetDlSrc() string {
+	if x != nil {
+		return x.DlSrc
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetDlSrcMask() string {
+	if x != nil {
+		return x.DlSrcMask
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetDlDst() string {
+	if x != nil {
+		return x.DlDst
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetDlDstMask() string {
+	if x != nil {
+		return x.DlDstMask
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetDlType() uint32 {
+	if x != nil && x.DlType != nil {
+		return *x.DlType
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetVlanTci() uint32 {
+	if x != nil && x.VlanTci != nil {
+		return *x.VlanTci
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetVlanTciMask() uint32 {
+	if x != nil && x.VlanTciMask != nil {
+		return *x.VlanTciMask
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetNwProto() uint32 {
+	if x != nil && x.NwProto != nil {
+		return *x.NwProto
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetNwSrc() string {
+	if x != nil {
+		return x.NwSrc
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetNwDst() string {
+	if x != nil {
+		return x.NwDst
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetIpv6Src() string {
+	if x != nil {
+		return x.Ipv6Src
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetIpv6Dst() string {
+	if x != nil {
+		return x.Ipv6Dst
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetIpv6Label() uint32 {
+	if x != nil && x.Ipv6Label != nil {
+		return *x.Ipv6Label
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetIpv6LabelMask() uint32 {
+	if x != nil && x.Ipv6LabelMask != nil {
+		return *x.Ipv6LabelMask
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetIpDscp() uint32 {
+	if x != nil && x.IpDscp != nil {
+		return *x.IpDscp
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetIpEcn() uint32 {
+	if x != nil && x.IpEcn != nil {
+		return *x.IpEcn
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetNwTtl() uint32 {
+	if x != nil && x.NwTtl != nil {
+		return *x.NwTtl
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetIpFrag() IpFrag {
+	if x != nil {
+		return x.IpFrag
+	}
+	return IpFrag_IP_FRAG_UNSPECIFIED
+}
+
+func (x *FlowMatch) GetTpSrc() uint32 {
+	if x != nil && x.TpSrc != nil {
+		return *x.TpSrc
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetTpSrcMask() uint32 {
+	if x != nil && x.TpSrcMask != nil {
+		return *x.TpSrcMask
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetTpDst() uint32 {
+	if x != nil && x.TpDst != nil {
+		return *x.TpDst
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetTpDstMask() uint32 {
+	if x != nil && x.TpDstMask != nil {
+		return *x.TpDstMask
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetTcpFlags() uint32 {
+	if x != nil && x.TcpFlags != nil {
+		return *x.TcpFlags
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetTcpFlagsMask() uint32 {
+	if x != nil && x.TcpFlagsMask != nil {
+		return *x.TcpFlagsMask
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetArpSha() string {
+	if x != nil {
+		return x.ArpSha
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetArpShaMask() string {
+	if x != nil {
+		return x.ArpShaMask
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetArpTha() string {
+	if x != nil {
+		return x.ArpTha
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetArpThaMask() string {
+	if x != nil {
+		return x.ArpThaMask
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetNdTarget() string {
+	if x != nil {
+		return x.NdTarget
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetTunId() uint64 {
+	if x != nil && x.TunId != nil {
+		return *x.TunId
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetTunIdMask() uint64 {
+	if x != nil && x.TunIdMask != nil {
+		return *x.TunIdMask
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetTunSrc() string {
+	if x != nil {
+		return x.TunSrc
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetTunDst() string {
+	if x != nil {
+		return x.TunDst
+	}
+	return ""
+}
+
+func (x *FlowMatch) GetMetadata() uint64 {
+	if x != nil && x.Metadata != nil {
+		return *x.Metadata
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetMetadataMask() uint64 {
+	if x != nil && x.MetadataMask != nil {
+		return *x.MetadataMask
+	}
+	return 0
+}
+
+func (x *FlowMatch) GetRegs() []*RegMatch {
+	if x != nil {
+		return x.Regs
+	}
+	return nil
+}
+
+type RegMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0-15, each at most once.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Value uint32 `protobuf:"varint,2,opt,name=value,proto3" json:"value,omitempty"`
+	// Absent: 0xffffffff.
+	Mask          *uint32 `protobuf:"varint,3,opt,name=mask,proto3,oneof" json:"mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegMatch) Reset() {
+	*x = RegMatch{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegMatch) ProtoMessage() {}
+
+func (x *RegMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegMatch.ProtoReflect.Descriptor instead.
+func (*RegMatch) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *RegMatch) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *RegMatch) GetValue() uint32 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *RegMatch) GetMask() uint32 {
+	if x != nil && x.Mask != nil {
+		return *x.Mask
+	}
+	return 0
+}
+
+// FlowAction is one action; exactly one member is set.
+type FlowAction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Action:
+	//
+	//	*FlowAction_Output
+	//	*FlowAction_Normal
+	//	*FlowAction_Flood
+	//	*FlowAction_All
+	//	*FlowAction_Local
+	//	*FlowAction_InPort
+	//	*FlowAction_Controller
+	//	*FlowAction_Drop
+	//	*FlowAction_ModVlanVid
+	//	*FlowAction_ModVlanPcp
+	//	*FlowAction_StripVlan
+	//	*FlowAction_PopVlan
+	//	*FlowAction_PushVlan
+	//	*FlowAction_ModDlSrc
+	//	*FlowAction_ModDlDst
+	//	*FlowAction_Resubmit
+	//	*FlowAction_GotoTable
+	//	*FlowAction_ModNwSrc
+	//	*FlowAction_ModNwDst
+	//	*FlowAction_ModNwTos
+	//	*FlowAction_ModNwEcn
+	//	*FlowAction_ModNwTtl
+	//	*FlowAction_ModTpSrc
+	//	*FlowAction_ModTpDst
+	//	*FlowAction_DecTtl
+	//	*FlowAction_SetField
+	//	*FlowAction_Load
+	//	*FlowAction_Move
+	//	*FlowAction_WriteMetadata
+	//	*FlowAction_SetTunnel
+	//	*FlowAction_SetTunnel64
+	Action        isFlowAction_Action `protobuf_oneof:"action"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowAction) Reset() {
+	*x = FlowAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowAction) ProtoMessage() {}
+
+func (x *FlowAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowAction.ProtoReflect.Descriptor instead.
+func (*FlowAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *FlowAction) GetAction() isFlowAction_Action {
+	if x != nil {
+		return x.Action
+	}
+	return nil
+}
+
+func (x *FlowAction) GetOutput() *OutputAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_Output); ok {
+			return x.Output
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetNormal() *NoArgs {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_Normal); ok {
+			return x.Normal
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetFlood() *NoArgs {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_Flood); ok {
+			return x.Flood
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetAll() *NoArgs {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_All); ok {
+			return x.All
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetLocal() *NoArgs {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_Local); ok {
+			return x.Local
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetInPort() *NoArgs {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_InPort); ok {
+			return x.InPort
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetController() *ControllerAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_Controller); ok {
+			return x.Controller
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetDrop() *NoArgs {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_Drop); ok {
+			return x.Drop
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetModVlanVid() *VlanVidAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_ModVlanVid); ok {
+			return x.ModVlanVid
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetModVlanPcp() *VlanPcpAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_ModVlanPcp); ok {
+			return x.ModVlanPcp
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetStripVlan() *NoArgs {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_StripVlan); ok {
+			return x.StripVlan
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetPopVlan() *NoArgs {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_PopVlan); ok {
+			return x.PopVlan
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetPushVlan() *PushVlanAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_PushVlan); ok {
+			return x.PushVlan
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetModDlSrc() *MacAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_ModDlSrc); ok {
+			return x.ModDlSrc
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetModDlDst() *MacAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_ModDlDst); ok {
+			return x.ModDlDst
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetResubmit() *ResubmitAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_Resubmit); ok {
+			return x.Resubmit
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetGotoTable() *TableAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_GotoTable); ok {
+			return x.GotoTable
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetModNwSrc() *Ipv4Action {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_ModNwSrc); ok {
+			return x.ModNwSrc
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetModNwDst() *Ipv4Action {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_ModNwDst); ok {
+			return x.ModNwDst
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetModNwTos() *ValueAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_ModNwTos); ok {
+			return x.ModNwTos
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetModNwEcn() *ValueAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_ModNwEcn); ok {
+			return x.ModNwEcn
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetModNwTtl() *ValueAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_ModNwTtl); ok {
+			return x.ModNwTtl
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetModTpSrc() *ValueAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_ModTpSrc); ok {
+			return x.ModTpSrc
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetModTpDst() *ValueAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_ModTpDst); ok {
+			return x.ModTpDst
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetDecTtl() *NoArgs {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_DecTtl); ok {
+			return x.DecTtl
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetSetField() *SetFieldAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_SetField); ok {
+			return x.SetField
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetLoad() *LoadAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_Load); ok {
+			return x.Load
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetMove() *MoveAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_Move); ok {
+			return x.Move
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetWriteMetadata() *WriteMetadataAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_WriteMetadata); ok {
+			return x.WriteMetadata
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetSetTunnel() *ValueAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_SetTunnel); ok {
+			return x.SetTunnel
+		}
+	}
+	return nil
+}
+
+func (x *FlowAction) GetSetTunnel64() *ValueAction {
+	if x != nil {
+		if x, ok := x.Action.(*FlowAction_SetTunnel64); ok {
+			return x.SetTunnel64
+		}
+	}
+	return nil
+}
+
+type isFlowAction_Action interface {
+	isFlowAction_Action()
+}
+
+type FlowAction_Output struct {
+	Output *OutputAction `protobuf:"bytes,1,opt,name=output,proto3,oneof"`
+}
+
+type FlowAction_Normal struct {
+	Normal *NoArgs `protobuf:"bytes,2,opt,name=normal,proto3,oneof"`
+}
+
+type FlowAction_Flood struct {
+	Flood *NoArgs `protobuf:"bytes,3,opt,name=flood,proto3,oneof"`
+}
+
+type FlowAction_All struct {
+	All *NoArgs `protobuf:"bytes,4,opt,name=all,proto3,oneof"`
+}
+
+type FlowAction_Local struct {
+	Local *NoArgs `protobuf:"bytes,5,opt,name=local,proto3,oneof"`
+}
+
+type FlowAction_InPort struct {
+	InPort *NoArgs `protobuf:"bytes,6,opt,name=in_port,json=inPort,proto3,oneof"`
+}
+
+type FlowAction_Controller struct {
+	Controller *ControllerAction `protobuf:"bytes,7,opt,name=controller,proto3,oneof"`
+}
+
+type FlowAction_Drop struct {
+	// Only on its own: the same as an empty action list.
+	Drop *NoArgs `protobuf:"bytes,8,opt,name=drop,proto3,oneof"`
+}
+
+type FlowAction_ModVlanVid struct {
+	ModVlanVid *VlanVidAction `protobuf:"bytes,9,opt,name=mod_vlan_vid,json=modVlanVid,proto3,oneof"`
+}
+
+type FlowAction_ModVlanPcp struct {
+	ModVlanPcp *VlanPcpAction `protobuf:"bytes,10,opt,name=mod_vlan_pcp,json=modVlanPcp,proto3,oneof"`
+}
+
+type FlowAction_StripVlan struct {
+	StripVlan *NoArgs `protobuf:"bytes,11,opt,name=strip_vlan,json=stripVlan,proto3,oneof"`
+}
+
+type FlowAction_PopVlan struct {
+	// strip_vlan under its other name; printed back as pop_vlan.
+	PopVlan *NoArgs `protobuf:"bytes,12,opt,name=pop_vlan,json=popVlan,proto3,oneof"`
+}
+
+type FlowAction_PushVlan struct {
+	PushVlan *PushVlanAction `protobuf:"bytes,13,opt,name=push_vlan,json=pushVlan,proto3,oneof"`
+}
+
+type FlowAction_ModDlSrc struct {
+	ModDlSrc *MacAction `protobuf:"bytes,14,opt,name=mod_dl_src,json=modDlSrc,proto3,oneof"`
+}
+
+type FlowAction_ModDlDst struct {
+	ModDlDst *MacAction `protobuf:"bytes,15,opt,name=mod_dl_dst,json=modDlDst,proto3,oneof"`
+}
+
+type FlowAction_Resubmit struct {
+	Resubmit *ResubmitAction `protobuf:"bytes,16,opt,name=resubmit,proto3,oneof"`
+}
+
+type FlowAction_GotoTable struct {
+	// Must be the last action and name a later table than the rule's.
+	GotoTable *TableAction `protobuf:"bytes,17,opt,name=goto_table,json=gotoTable,proto3,oneof"`
+}
+
+type FlowAction_ModNwSrc struct {
+	ModNwSrc *Ipv4Action `protobuf:"bytes,18,opt,name=mod_nw_src,json=modNwSrc,proto3,oneof"`
+}
+
+type FlowAction_ModNwDst struct {
+	ModNwDst *Ipv4Action `protobuf:"bytes,19,opt,name=mod_nw_dst,json=modNwDst,proto3,oneof"`
+}
+
+type FlowAction_ModNwTos struct {
+	// The ToS byte's DSCP bits in place (0-255, low two bits zero).
+	ModNwTos *ValueAction `protobuf:"bytes,20,opt,name=mod_nw_tos,json=modNwTos,proto3,oneof"`
+}
+
+type FlowAction_ModNwEcn struct {
+	ModNwEcn *ValueAction `protobuf:"bytes,21,opt,name=mod_nw_ecn,json=modNwEcn,proto3,oneof"`
+}
+
+type FlowAction_ModNwTtl struct {
+	ModNwTtl *ValueAction `protobuf:"bytes,22,opt,name=mod_nw_ttl,json=modNwTtl,proto3,oneof"`
+}
+
+type FlowAction_ModTpSrc struct {
+	ModTpSrc *ValueAction `protobuf:"bytes,23,opt,name=mod_tp_src,json=modTpSrc,proto3,oneof"`
+}
+
+type FlowAction_ModTpDst struct {
+	ModTpDst *ValueAction `protobuf:"bytes,24,opt,name=mod_tp_dst,json=modTpDst,proto3,oneof"`
+}
+
+type FlowAction_DecTtl struct {
+	DecTtl *NoArgs `protobuf:"bytes,25,opt,name=dec_ttl,json=decTtl,proto3,oneof"`
+}
+
+type FlowAction_SetField struct {
+	SetField *SetFieldAction `protobuf:"bytes,26,opt,name=set_field,json=setField,proto3,oneof"`
+}
+
+type FlowAction_Load struct {
+	Load *LoadAction `protobuf:"bytes,27,opt,name=load,proto3,oneof"`
+}
+
+type FlowAction_Move struct {
+	Move *MoveAction `protobuf:"bytes,28,opt,name=move,proto3,oneof"`
+}
+
+type FlowAction_WriteMetadata struct {
+	WriteMetadata *WriteMetadataAction `protobuf:"bytes,29,opt,name=write_metadata,json=writeMetadata,proto3,oneof"`
+}
+
+type FlowAction_SetTunnel struct {
+	// set_tunnel and set_tunnel64 (printed so); a value above 32 bits is
+	// always set_tunnel64.
+	SetTunnel *ValueAction `protobuf:"bytes,30,opt,name=set_tunnel,json=setTunnel,proto3,oneof"`
+}
+
+type FlowAction_SetTunnel64 struct {
+	SetTunnel64 *ValueAction `protobuf:"bytes,31,opt,name=set_tunnel64,json=setTunnel64,proto3,oneof"`
+}
+
+func (*FlowAction_Output) isFlowAction_Action() {}
+
+func (*FlowAction_Normal) isFlowAction_Action() {}
+
+func (*FlowAction_Flood) isFlowAction_Action() {}
+
+func (*FlowAction_All) isFlowAction_Action() {}
+
+func (*FlowAction_Local) isFlowAction_Action() {}
+
+func (*FlowAction_InPort) isFlowAction_Action() {}
+
+func (*FlowAction_Controller) isFlowAction_Action() {}
+
+func (*FlowAction_Drop) isFlowAction_Action() {}
+
+func (*FlowAction_ModVlanVid) isFlowAction_Action() {}
+
+func (*FlowAction_ModVlanPcp) isFlowAction_Action() {}
+
+func (*FlowAction_StripVlan) isFlowAction_Action() {}
+
+func (*FlowAction_PopVlan) isFlowAction_Action() {}
+
+func (*FlowAction_PushVlan) isFlowAction_Action() {}
+
+func (*FlowAction_ModDlSrc) isFlowAction_Action() {}
+
+func (*FlowAction_ModDlDst) isFlowAction_Action() {}
+
+func (*FlowAction_Resubmit) isFlowAction_Action() {}
+
+func (*FlowAction_GotoTable) isFlowAction_Action() {}
+
+func (*FlowAction_ModNwSrc) isFlowAction_Action() {}
+
+func (*FlowAction_ModNwDst) isFlowAction_Action() {}
+
+func (*FlowAction_ModNwTos) isFlowAction_Action() {}
+
+func (*FlowAction_ModNwEcn) isFlowAction_Action() {}
+
+func (*FlowAction_ModNwTtl) isFlowAction_Action() {}
+
+func (*FlowAction_ModTpSrc) isFlowAction_Action() {}
+
+func (*FlowAction_ModTpDst) isFlowAction_Action() {}
+
+func (*FlowAction_DecTtl) isFlowAction_Action() {}
+
+func (*FlowAction_SetField) isFlowAction_Action() {}
+
+func (*FlowAction_Load) isFlowAction_Action() {}
+
+func (*FlowAction_Move) isFlowAction_Action() {}
+
+func (*FlowAction_WriteMetadata) isFlowAction_Action() {}
+
+func (*FlowAction_SetTunnel) isFlowAction_Action() {}
+
+func (*FlowAction_SetTunnel64) isFlowAction_Action() {}
+
+type NoArgs struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NoArgs) Reset() {
+	*x = NoArgs{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NoArgs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NoArgs) ProtoMessage() {}
+
+func (x *NoArgs) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NoArgs.ProtoReflect.Descriptor instead.
+func (*NoArgs) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{85}
+}
+
+type OutputAction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An ordinary OpenFlow port, 1-65279. Reserved ports have their own
+	// actions (normal, flood, all, local, in_port, controller).
+	Port          uint32 `protobuf:"varint,1,opt,name=port,proto3" json:"port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutputAction) Reset() {
+	*x = OutputAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutputAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutputAction) ProtoMessage() {}
+
+func (x *OutputAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutputAction.ProtoReflect.Descriptor instead.
+func (*OutputAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *OutputAction) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+type ControllerAction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bytes of the packet to send, 0-65535. Absent: the whole packet.
+	MaxLen *uint32 `protobuf:"varint,1,opt,name=max_len,json=maxLen,proto3,oneof" json:"max_len,omitempty"`
+	// UNSPECIFIED: ACTION.
+	Reason PacketInReason `protobuf:"varint,2,opt,name=reason,proto3,enum=vswitch.v1.PacketInReason" json:"reason,omitempty"`
+	// Controller id, 0-65535.
+	Id            uint32 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControllerAction) Reset() {
+	*x = ControllerAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControllerAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControllerAction) ProtoMessage() {}
+
+func (x *ControllerAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControllerAction.ProtoReflect.Descriptor instead.
+func (*ControllerAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *ControllerAction) GetMaxLen() uint32 {
+	if x != nil && x.MaxLen != nil {
+		return *x.MaxLen
+	}
+	return 0
+}
+
+func (x *ControllerAction) GetReason() PacketInReason {
+	if x != nil {
+		return x.Reason
+	}
+	return PacketInReason_PACKET_IN_REASON_UNSPECIFIED
+}
+
+func (x *ControllerAction) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type VlanVidAction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vid           uint32                 `protobuf:"varint,1,opt,name=vid,proto3" json:"vid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VlanVidAction) Reset() {
+	*x = VlanVidAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VlanVidAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VlanVidAction) ProtoMessage() {}
+
+func (x *VlanVidAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VlanVidAction.ProtoReflect.Descriptor instead.
+func (*VlanVidAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *VlanVidAction) GetVid() uint32 {
+	if x != nil {
+		return x.Vid
+	}
+	return 0
+}
+
+type VlanPcpAction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pcp           uint32                 `protobuf:"varint,1,opt,name=pcp,proto3" json:"pcp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VlanPcpAction) Reset() {
+	*x = VlanPcpAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VlanPcpAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VlanPcpAction) ProtoMessage() {}
+
+func (x *VlanPcpAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VlanPcpAction.ProtoReflect.Descriptor instead.
+func (*VlanPcpAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *VlanPcpAction) GetPcp() uint32 {
+	if x != nil {
+		return x.Pcp
+	}
+	return 0
+}
+
+type PushVlanAction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0x8100 or 0x88a8.
+	Ethertype     uint32 `protobuf:"varint,1,opt,name=ethertype,proto3" json:"ethertype,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushVlanAction) Reset() {
+	*x = PushVlanAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushVlanAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushVlanAction) ProtoMessage() {}
+
+func (x *PushVlanAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushVlanAction.ProtoReflect.Descriptor instead.
+func (*PushVlanAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *PushVlanAction) GetEthertype() uint32 {
+	if x != nil {
+		return x.Ethertype
+	}
+	return 0
+}
+
+type MacAction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mac           string                 `protobuf:"bytes,1,opt,name=mac,proto3" json:"mac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MacAction) Reset() {
+	*x = MacAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MacAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MacAction) ProtoMessage() {}
+
+func (x *MacAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MacAction.ProtoReflect.Descriptor instead.
+func (*MacAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *MacAction) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+type Ipv4Action struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ipv4Action) Reset() {
+	*x = Ipv4Action{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ipv4Action) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ipv4Action) ProtoMessage() {}
+
+func (x *Ipv4Action) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ipv4Action.ProtoReflect.Descriptor instead.
+func (*Ipv4Action) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *Ipv4Action) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+type ValueAction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Value         uint64                 `protobuf:"varint,1,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValueAction) Reset() {
+	*x = ValueAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValueAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValueAction) ProtoMessage() {}
+
+func (x *ValueAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValueAction.ProtoReflect.Descriptor instead.
+func (*ValueAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *ValueAction) GetValue() uint64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+type TableAction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         uint32                 `protobuf:"varint,1,opt,name=table,proto3" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableAction) Reset() {
+	*x = TableAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableAction) ProtoMessage() {}
+
+func (x *TableAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableAction.ProtoReflect.Descriptor instead.
+func (*TableAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *TableAction) GetTable() uint32 {
+	if x != nil {
+		return x.Table
+	}
+	return 0
+}
+
+type ResubmitAction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absent: the packet's own in_port.
+	Port *uint32 `protobuf:"varint,1,opt,name=port,proto3,oneof" json:"port,omitempty"`
+	// Absent: the rule's own table. At least one of port and table is set.
+	Table         *uint32 `protobuf:"varint,2,opt,name=table,proto3,oneof" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResubmitAction) Reset() {
+	*x = ResubmitAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResubmitAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResubmitAction) ProtoMessage() {}
+
+func (x *ResubmitAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResubmitAction.ProtoReflect.Descriptor instead.
+func (*ResubmitAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *ResubmitAction) GetPort() uint32 {
+	if x != nil && x.Port != nil {
+		return *x.Port
+	}
+	return 0
+}
+
+func (x *ResubmitAction) GetTable() uint32 {
+	if x != nil && x.Table != nil {
+		return *x.Table
+	}
+	return 0
+}
+
+type SetFieldAction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Field OfField                `protobuf:"varint,1,opt,name=field,proto3,enum=vswitch.v1.OfField" json:"field,omitempty"`
+	// Big-endian, exactly as many bytes as the field is wide ((bits+7)/8:
+	// 6 for a MAC, 4 for IPv4, 16 for IPv6, 4 for a register), high spare
+	// bits zero.
+	Value []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// Same width as value; empty: all ones.
+	Mask          []byte `protobuf:"bytes,3,opt,name=mask,proto3" json:"mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetFieldAction) Reset() {
+	*x = SetFieldAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetFieldAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetFieldAction) ProtoMessage() {}
+
+func (x *SetFieldAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetFieldAction.ProtoReflect.Descriptor instead.
+func (*SetFieldAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *SetFieldAction) GetField() OfField {
+	if x != nil {
+		return x.Field
+	}
+	return OfField_OF_FIELD_UNSPECIFIED
+}
+
+func (x *SetFieldAction) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *SetFieldAction) GetMask() []byte {
+	if x != nil {
+		return x.Mask
+	}
+	return nil
+}
+
+type LoadAction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Field OfField                `protobuf:"varint,1,opt,name=field,proto3,enum=vswitch.v1.OfField" json:"field,omitempty"`
+	// Bits [ofs, ofs+n_bits) of the field, bit 0 the least significant.
+	// n_bits 0: the whole field.
+	Ofs   uint32 `protobuf:"varint,2,opt,name=ofs,proto3" json:"ofs,omitempty"`
+	NBits uint32 `protobuf:"varint,3,opt,name=n_bits,json=nBits,proto3" json:"n_bits,omitempty"`
+	// Big-endian, at most 16 bytes, fitting in n_bits.
+	Value         []byte `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadAction) Reset() {
+	*x = LoadAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadAction) ProtoMessage() {}
+
+func (x *LoadAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadAction.ProtoReflect.Descriptor instead.
+func (*LoadAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *LoadAction) GetField() OfField {
+	if x != nil {
+		return x.Field
+	}
+	return OfField_OF_FIELD_UNSPECIFIED
+}
+
+func (x *LoadAction) GetOfs() uint32 {
+	if x != nil {
+		return x.Ofs
+	}
+	return 0
+}
+
+func (x *LoadAction) GetNBits() uint32 {
+	if x != nil {
+		return x.NBits
+	}
+	return 0
+}
+
+func (x *LoadAction) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+type MoveAction struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Src    OfField                `protobuf:"varint,1,opt,name=src,proto3,enum=vswitch.v1.OfField" json:"src,omitempty"`
+	SrcOfs uint32                 `protobuf:"varint,2,opt,name=src_ofs,json=srcOfs,proto3" json:"src_ofs,omitempty"`
+	Dst    OfField                `protobuf:"varint,3,opt,name=dst,proto3,enum=vswitch.v1.OfField" json:"dst,omitempty"`
+	DstOfs uint32                 `protobuf:"varint,4,opt,name=dst_ofs,json=dstOfs,proto3" json:"dst_ofs,omitempty"`
+	// 0: the whole source field.
+	NBits         uint32 `protobuf:"varint,5,opt,name=n_bits,json=nBits,proto3" json:"n_bits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveAction) Reset() {
+	*x = MoveAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveAction) ProtoMessage() {}
+
+func (x *MoveAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveAction.ProtoReflect.Descriptor instead.
+func (*MoveAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *MoveAction) GetSrc() OfField {
+	if x != nil {
+		return x.Src
+	}
+	return OfField_OF_FIELD_UNSPECIFIED
+}
+
+func (x *MoveAction) GetSrcOfs() uint32 {
+	if x != nil {
+		return x.SrcOfs
+	}
+	return 0
+}
+
+func (x *MoveAction) GetDst() OfField {
+	if x != nil {
+		return x.Dst
+	}
+	return OfField_OF_FIELD_UNSPECIFIED
+}
+
+func (x *MoveAction) GetDstOfs() uint32 {
+	if x != nil {
+		return x.DstOfs
+	}
+	return 0
+}
+
+func (x *MoveAction) GetNBits() uint32 {
+	if x != nil {
+		return x.NBits
+	}
+	return 0
+}
+
+type WriteMetadataAction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Value uint64                 `protobuf:"varint,1,opt,name=value,proto3" json:"value,omitempty"`
+	// Absent: all ones.
+	Mask          *uint64 `protobuf:"varint,2,opt,name=mask,proto3,oneof" json:"mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteMetadataAction) Reset() {
+	*x = WriteMetadataAction{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteMetadataAction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteMetadataAction) ProtoMessage() {}
+
+func (x *WriteMetadataAction) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteMetadataAction.ProtoReflect.Descriptor instead.
+func (*WriteMetadataAction) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *WriteMetadataAction) GetValue() uint64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *WriteMetadataAction) GetMask() uint64 {
+	if x != nil && x.Mask != nil {
+		return *x.Mask
+	}
+	return 0
+}
+
+type DumpFlowSpecsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// Selects rules as DELETE does: table, match (covering), cookie and
+	// cookie_mask; actions and the ADD-only fields are not allowed. Absent:
+	// every rule.
+	Filter        *FlowSpec `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DumpFlowSpecsRequest) Reset() {
+	*x = DumpFlowSpecsRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DumpFlowSpecsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DumpFlowSpecsRequest) ProtoMessage() {}
+
+func (x *DumpFlowSpecsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DumpFlowSpecsRequest.ProtoReflect.Descriptor instead.
+func (*DumpFlowSpecsRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *DumpFlowSpecsRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *DumpFlowSpecsRequest) GetFilter() *FlowSpec {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+type FlowSpecStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// table and priority are always set. idle_timeout, hard_timeout,
+	// importance and send_flow_rem read as zero: the dump the bridge gives
+	// does not carry them (as dump-flows does not print them).
+	Spec     *FlowSpec            `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	Duration *durationpb.Duration `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
+	NPackets uint64               `protobuf:"varint,3,opt,name=n_packets,json=nPackets,proto3" json:"n_packets,omitempty"`
+	NBytes   uint64               `protobuf:"varint,4,opt,name=n_bytes,json=nBytes,proto3" json:"n_bytes,omitempty"`
+	// The rule in add-flow syntax, ports by number.
+	Text          string `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowSpecStats) Reset() {
+	*x = FlowSpecStats{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowSpecStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowSpecStats) ProtoMessage() {}
+
+func (x *FlowSpecStats) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowSpecStats.ProtoReflect.Descriptor instead.
+func (*FlowSpecStats) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *FlowSpecStats) GetSpec() *FlowSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *FlowSpecStats) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *FlowSpecStats) GetNPackets() uint64 {
+	if x != nil {
+		return x.NPackets
+	}
+	return 0
+}
+
+func (x *FlowSpecStats) GetNBytes() uint64 {
+	if x != nil {
+		return x.NBytes
+	}
+	return 0
+}
+
+func (x *FlowSpecStats) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+type DumpFlowSpecsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Flows         []*FlowSpecStats       `protobuf:"bytes,1,rep,name=flows,proto3" json:"flows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DumpFlowSpecsResponse) Reset() {
+	*x = DumpFlowSpecsResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DumpFlowSpecsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DumpFlowSpecsResponse) ProtoMessage() {}
+
+func (x *DumpFlowSpecsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DumpFlowSpecsResponse.ProtoReflect.Descriptor instead.
+func (*DumpFlowSpecsResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *DumpFlowSpecsResponse) GetFlows() []*FlowSpecStats {
+	if x != nil {
+		return x.Flows
+	}
+	return nil
+}
+
+// GlobalConfig is the Open_vSwitch table's other_config.
+type GlobalConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CPUs for the PMD threads: "2", "2,3", "2-5" (other_config:pmd-cores).
+	// Read at daemon start; "" clears it (the last CPU).
+	PmdCores *string `protobuf:"bytes,1,opt,name=pmd_cores,json=pmdCores,proto3,oneof" json:"pmd_cores,omitempty"`
+	// A megaflow hit enters the EMC with probability 1/N; 0 disables the
+	// EMC (other_config:emc-insert-inv-prob). Applies at once. Default 100.
+	EmcInsertInvProb *uint32 `protobuf:"varint,2,opt,name=emc_insert_inv_prob,json=emcInsertInvProb,proto3,oneof" json:"emc_insert_inv_prob,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *GlobalConfig) Reset() {
+	*x = GlobalConfig{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobalConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobalConfig) ProtoMessage() {}
+
+func (x *GlobalConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobalConfig.ProtoReflect.Descriptor instead.
+func (*GlobalConfig) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *GlobalConfig) GetPmdCores() string {
+	if x != nil && x.PmdCores != nil {
+		return *x.PmdCores
+	}
+	return ""
+}
+
+func (x *GlobalConfig) GetEmcInsertInvProb() uint32 {
+	if x != nil && x.EmcInsertInvProb != nil {
+		return *x.EmcInsertInvProb
+	}
+	return 0
+}
+
+type BridgeConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Seconds a learned MAC stays in the table (other_config:mac-aging-time).
+	// 0 in SetConfig clears it (the default, 300).
+	MacAgingTime *uint32 `protobuf:"varint,1,opt,name=mac_aging_time,json=macAgingTime,proto3,oneof" json:"mac_aging_time,omitempty"`
+	// In SetConfig FAIL_MODE_UNSPECIFIED clears it (del-fail-mode).
+	FailMode      *FailMode `protobuf:"varint,2,opt,name=fail_mode,json=failMode,proto3,enum=vswitch.v1.FailMode,oneof" json:"fail_mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BridgeConfig) Reset() {
+	*x = BridgeConfig{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BridgeConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BridgeConfig) ProtoMessage() {}
+
+func (x *BridgeConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BridgeConfig.ProtoReflect.Descriptor instead.
+func (*BridgeConfig) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *BridgeConfig) GetMacAgingTime() uint32 {
+	if x != nil && x.MacAgingTime != nil {
+		return *x.MacAgingTime
+	}
+	return 0
+}
+
+func (x *BridgeConfig) GetFailMode() FailMode {
+	if x != nil && x.FailMode != nil {
+		return *x.FailMode
+	}
+	return FailMode_FAIL_MODE_UNSPECIFIED
+}
+
+type GetConfigRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Optional: also return this bridge's settings.
+	Bridge        string `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConfigRequest) Reset() {
+	*x = GetConfigRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[105]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConfigRequest) ProtoMessage() {}
+
+func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[105]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
+func (*GetConfigRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{105}
+}
+
+func (x *GetConfigRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+type GetConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unset fields are not configured.
+	Global        *GlobalConfig `protobuf:"bytes,1,opt,name=global,proto3" json:"global,omitempty"`
+	BridgeConfig  *BridgeConfig `protobuf:"bytes,2,opt,name=bridge_config,json=bridgeConfig,proto3" json:"bridge_config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConfigResponse) Reset() {
+	*x = GetConfigResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[106]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConfigResponse) ProtoMessage() {}
+
+func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[106]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
+func (*GetConfigResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{106}
+}
+
+func (x *GetConfigResponse) GetGlobal() *GlobalConfig {
+	if x != nil {
+		return x.Global
+	}
+	return nil
+}
+
+func (x *GetConfigResponse) GetBridgeConfig() *BridgeConfig {
+	if x != nil {
+		return x.BridgeConfig
+	}
+	return nil
+}
+
+type SetConfigRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unset fields are left alone.
+	Global *GlobalConfig `protobuf:"bytes,1,opt,name=global,proto3" json:"global,omitempty"`
+	// Required when bridge_config is given.
+	Bridge        string        `protobuf:"bytes,2,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	BridgeConfig  *BridgeConfig `protobuf:"bytes,3,opt,name=bridge_config,json=bridgeConfig,proto3" json:"bridge_config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetConfigRequest) Reset() {
+	*x = SetConfigRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[107]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetConfigRequest) ProtoMessage() {}
+
+func (x *SetConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[107]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetConfigRequest.ProtoReflect.Descriptor instead.
+func (*SetConfigRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{107}
+}
+
+func (x *SetConfigRequest) GetGlobal() *GlobalConfig {
+	if x != nil {
+		return x.Global
+	}
+	return nil
+}
+
+func (x *SetConfigRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *SetConfigRequest) GetBridgeConfig() *BridgeConfig {
+	if x != nil {
+		return x.BridgeConfig
+	}
+	return nil
+}
+
+type SetConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetConfigResponse) Reset() {
+	*x = SetConfigResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[108]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetConfigResponse) ProtoMessage() {}
+
+func (x *SetConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[108]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetConfigResponse.ProtoReflect.Descriptor instead.
+func (*SetConfigResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{108}
+}
+
+type ModPortRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// port is a port name, an OpenFlow port number or LOCAL.
+	Port          string     `protobuf:"bytes,2,opt,name=port,proto3" json:"port,omitempty"`
+	Action        PortAction `protobuf:"varint,3,opt,name=action,proto3,enum=vswitch.v1.PortAction" json:"action,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModPortRequest) Reset() {
+	*x = ModPortRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[109]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModPortRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModPortRequest) ProtoMessage() {}
+
+func (x *ModPortRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[109]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModPortRequest.ProtoReflect.Descriptor instead.
+func (*ModPortRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{109}
+}
+
+func (x *ModPortRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *ModPortRequest) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *ModPortRequest) GetAction() PortAction {
+	if x != nil {
+		return x.Action
+	}
+	return PortAction_PORT_ACTION_UNSPECIFIED
+}
+
+type ModPortResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModPortResponse) Reset() {
+	*x = ModPortResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[110]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModPortResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModPortResponse) ProtoMessage() {}
+
+func (x *ModPortResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[110]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModPortResponse.ProtoReflect.Descriptor instead.
+func (*ModPortResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{110}
+}
+
+type SetControllerRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	// targets as OVS writes them: tcp:IP[:PORT], ssl:IP[:PORT], unix:PATH,
+	// ptcp:[PORT][:IP], pssl:[PORT][:IP], punix:PATH.
+	Targets       []string `protobuf:"bytes,2,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetControllerRequest) Reset() {
+	*x = SetControllerRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[111]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetControllerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetControllerRequest) ProtoMessage() {}
+
+func (x *SetControllerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[111]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetControllerRequest.ProtoReflect.Descriptor instead.
+func (*SetControllerRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{111}
+}
+
+func (x *SetControllerRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *SetControllerRequest) GetTargets() []string {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+type SetControllerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetControllerResponse) Reset() {
+	*x = SetControllerResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[112]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetControllerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetControllerResponse) ProtoMessage() {}
+
+func (x *SetControllerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[112]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetControllerResponse.ProtoReflect.Descriptor instead.
+func (*SetControllerResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{112}
+}
+
+type GetControllerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bridge        string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetControllerRequest) Reset() {
+	*x = GetControllerRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[113]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetControllerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetControllerRequest) ProtoMessage() {}
+
+func (x *GetControllerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[113]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetControllerRequest.ProtoReflect.Descriptor instead.
+func (*GetControllerRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{113}
+}
+
+func (x *GetControllerRequest) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+type GetControllerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Targets       []string               `protobuf:"bytes,1,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetControllerResponse) Reset() {
+	*x = GetControllerResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[114]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetControllerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetControllerResponse) ProtoMessage() {}
+
+func (x *GetControllerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[114]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetControllerResponse.ProtoReflect.Descriptor instead.
+func (*GetControllerResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{114}
+}
+
+func (x *GetControllerResponse) GetTargets() []string {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
 var File_vswitch_v1_vswitch_proto protoreflect.FileDescriptor
 
 const file_vswitch_v1_vswitch_proto_rawDesc = "" +
@@ -5354,7 +8533,248 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x06ofport\x18\x04 \x01(\rR\x06ofport\x12\x12\n" +
 	"\x04type\x18\x05 \x01(\tR\x04type\x12\x0e\n" +
 	"\x02up\x18\x06 \x01(\bR\x02up\x12\x16\n" +
-	"\x06status\x18\a \x01(\tR\x06status*\xee\x01\n" +
+	"\x06status\x18\a \x01(\tR\x06status\"\x8a\x01\n" +
+	"\x0eFlowModRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x124\n" +
+	"\acommand\x18\x02 \x01(\x0e2\x1a.vswitch.v1.FlowModCommandR\acommand\x12*\n" +
+	"\x05flows\x18\x03 \x03(\v2\x14.vswitch.v1.FlowSpecR\x05flows\"\x11\n" +
+	"\x0fFlowModResponse\"\xff\x02\n" +
+	"\bFlowSpec\x12\x19\n" +
+	"\x05table\x18\x01 \x01(\rH\x00R\x05table\x88\x01\x01\x12\x1f\n" +
+	"\bpriority\x18\x02 \x01(\rH\x01R\bpriority\x88\x01\x01\x12\x16\n" +
+	"\x06cookie\x18\x03 \x01(\x04R\x06cookie\x12\x1f\n" +
+	"\vcookie_mask\x18\x04 \x01(\x04R\n" +
+	"cookieMask\x12!\n" +
+	"\fidle_timeout\x18\x05 \x01(\rR\vidleTimeout\x12!\n" +
+	"\fhard_timeout\x18\x06 \x01(\rR\vhardTimeout\x12\x1e\n" +
+	"\n" +
+	"importance\x18\a \x01(\rR\n" +
+	"importance\x12\"\n" +
+	"\rsend_flow_rem\x18\b \x01(\bR\vsendFlowRem\x12+\n" +
+	"\x05match\x18\t \x01(\v2\x15.vswitch.v1.FlowMatchR\x05match\x120\n" +
+	"\aactions\x18\n" +
+	" \x03(\v2\x16.vswitch.v1.FlowActionR\aactionsB\b\n" +
+	"\x06_tableB\v\n" +
+	"\t_priority\"\xba\v\n" +
+	"\tFlowMatch\x12\x1c\n" +
+	"\ain_port\x18\x01 \x01(\rH\x00R\x06inPort\x88\x01\x01\x12\x15\n" +
+	"\x06dl_src\x18\x02 \x01(\tR\x05dlSrc\x12\x1e\n" +
+	"\vdl_src_mask\x18\x03 \x01(\tR\tdlSrcMask\x12\x15\n" +
+	"\x06dl_dst\x18\x04 \x01(\tR\x05dlDst\x12\x1e\n" +
+	"\vdl_dst_mask\x18\x05 \x01(\tR\tdlDstMask\x12\x1c\n" +
+	"\adl_type\x18\x06 \x01(\rH\x01R\x06dlType\x88\x01\x01\x12\x1e\n" +
+	"\bvlan_tci\x18\a \x01(\rH\x02R\avlanTci\x88\x01\x01\x12'\n" +
+	"\rvlan_tci_mask\x18\b \x01(\rH\x03R\vvlanTciMask\x88\x01\x01\x12\x1e\n" +
+	"\bnw_proto\x18\t \x01(\rH\x04R\anwProto\x88\x01\x01\x12\x15\n" +
+	"\x06nw_src\x18\n" +
+	" \x01(\tR\x05nwSrc\x12\x15\n" +
+	"\x06nw_dst\x18\v \x01(\tR\x05nwDst\x12\x19\n" +
+	"\bipv6_src\x18\f \x01(\tR\aipv6Src\x12\x19\n" +
+	"\bipv6_dst\x18\r \x01(\tR\aipv6Dst\x12\"\n" +
+	"\n" +
+	"ipv6_label\x18\x0e \x01(\rH\x05R\tipv6Label\x88\x01\x01\x12+\n" +
+	"\x0fipv6_label_mask\x18\x0f \x01(\rH\x06R\ripv6LabelMask\x88\x01\x01\x12\x1c\n" +
+	"\aip_dscp\x18\x10 \x01(\rH\aR\x06ipDscp\x88\x01\x01\x12\x1a\n" +
+	"\x06ip_ecn\x18\x11 \x01(\rH\bR\x05ipEcn\x88\x01\x01\x12\x1a\n" +
+	"\x06nw_ttl\x18\x12 \x01(\rH\tR\x05nwTtl\x88\x01\x01\x12+\n" +
+	"\aip_frag\x18\x13 \x01(\x0e2\x12.vswitch.v1.IpFragR\x06ipFrag\x12\x1a\n" +
+	"\x06tp_src\x18\x14 \x01(\rH\n" +
+	"R\x05tpSrc\x88\x01\x01\x12#\n" +
+	"\vtp_src_mask\x18\x15 \x01(\rH\vR\ttpSrcMask\x88\x01\x01\x12\x1a\n" +
+	"\x06tp_dst\x18\x16 \x01(\rH\fR\x05tpDst\x88\x01\x01\x12#\n" +
+	"\vtp_dst_mask\x18\x17 \x01(\rH\rR\ttpDstMask\x88\x01\x01\x12 \n" +
+	"\ttcp_flags\x18\x18 \x01(\rH\x0eR\btcpFlags\x88\x01\x01\x12)\n" +
+	"\x0etcp_flags_mask\x18\x19 \x01(\rH\x0fR\ftcpFlagsMask\x88\x01\x01\x12\x17\n" +
+	"\aarp_sha\x18\x1a \x01(\tR\x06arpSha\x12 \n" +
+	"\farp_sha_mask\x18\x1b \x01(\tR\n" +
+	"arpShaMask\x12\x17\n" +
+	"\aarp_tha\x18\x1c \x01(\tR\x06arpTha\x12 \n" +
+	"\farp_tha_mask\x18\x1d \x01(\tR\n" +
+	"arpThaMask\x12\x1b\n" +
+	"\tnd_target\x18\x1e \x01(\tR\bndTarget\x12\x1a\n" +
+	"\x06tun_id\x18\x1f \x01(\x04H\x10R\x05tunId\x88\x01\x01\x12#\n" +
+	"\vtun_id_mask\x18  \x01(\x04H\x11R\ttunIdMask\x88\x01\x01\x12\x17\n" +
+	"\atun_src\x18! \x01(\tR\x06tunSrc\x12\x17\n" +
+	"\atun_dst\x18\" \x01(\tR\x06tunDst\x12\x1f\n" +
+	"\bmetadata\x18# \x01(\x04H\x12R\bmetadata\x88\x01\x01\x12(\n" +
+	"\rmetadata_mask\x18$ \x01(\x04H\x13R\fmetadataMask\x88\x01\x01\x12(\n" +
+	"\x04regs\x18% \x03(\v2\x14.vswitch.v1.RegMatchR\x04regsB\n" +
+	"\n" +
+	"\b_in_portB\n" +
+	"\n" +
+	"\b_dl_typeB\v\n" +
+	"\t_vlan_tciB\x10\n" +
+	"\x0e_vlan_tci_maskB\v\n" +
+	"\t_nw_protoB\r\n" +
+	"\v_ipv6_labelB\x12\n" +
+	"\x10_ipv6_label_maskB\n" +
+	"\n" +
+	"\b_ip_dscpB\t\n" +
+	"\a_ip_ecnB\t\n" +
+	"\a_nw_ttlB\t\n" +
+	"\a_tp_srcB\x0e\n" +
+	"\f_tp_src_maskB\t\n" +
+	"\a_tp_dstB\x0e\n" +
+	"\f_tp_dst_maskB\f\n" +
+	"\n" +
+	"_tcp_flagsB\x11\n" +
+	"\x0f_tcp_flags_maskB\t\n" +
+	"\a_tun_idB\x0e\n" +
+	"\f_tun_id_maskB\v\n" +
+	"\t_metadataB\x10\n" +
+	"\x0e_metadata_mask\"X\n" +
+	"\bRegMatch\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value\x12\x17\n" +
+	"\x04mask\x18\x03 \x01(\rH\x00R\x04mask\x88\x01\x01B\a\n" +
+	"\x05_mask\"\xa7\r\n" +
+	"\n" +
+	"FlowAction\x122\n" +
+	"\x06output\x18\x01 \x01(\v2\x18.vswitch.v1.OutputActionH\x00R\x06output\x12,\n" +
+	"\x06normal\x18\x02 \x01(\v2\x12.vswitch.v1.NoArgsH\x00R\x06normal\x12*\n" +
+	"\x05flood\x18\x03 \x01(\v2\x12.vswitch.v1.NoArgsH\x00R\x05flood\x12&\n" +
+	"\x03all\x18\x04 \x01(\v2\x12.vswitch.v1.NoArgsH\x00R\x03all\x12*\n" +
+	"\x05local\x18\x05 \x01(\v2\x12.vswitch.v1.NoArgsH\x00R\x05local\x12-\n" +
+	"\ain_port\x18\x06 \x01(\v2\x12.vswitch.v1.NoArgsH\x00R\x06inPort\x12>\n" +
+	"\n" +
+	"controller\x18\a \x01(\v2\x1c.vswitch.v1.ControllerActionH\x00R\n" +
+	"controller\x12(\n" +
+	"\x04drop\x18\b \x01(\v2\x12.vswitch.v1.NoArgsH\x00R\x04drop\x12=\n" +
+	"\fmod_vlan_vid\x18\t \x01(\v2\x19.vswitch.v1.VlanVidActionH\x00R\n" +
+	"modVlanVid\x12=\n" +
+	"\fmod_vlan_pcp\x18\n" +
+	" \x01(\v2\x19.vswitch.v1.VlanPcpActionH\x00R\n" +
+	"modVlanPcp\x123\n" +
+	"\n" +
+	"strip_vlan\x18\v \x01(\v2\x12.vswitch.v1.NoArgsH\x00R\tstripVlan\x12/\n" +
+	"\bpop_vlan\x18\f \x01(\v2\x12.vswitch.v1.NoArgsH\x00R\apopVlan\x129\n" +
+	"\tpush_vlan\x18\r \x01(\v2\x1a.vswitch.v1.PushVlanActionH\x00R\bpushVlan\x125\n" +
+	"\n" +
+	"mod_dl_src\x18\x0e \x01(\v2\x15.vswitch.v1.MacActionH\x00R\bmodDlSrc\x125\n" +
+	"\n" +
+	"mod_dl_dst\x18\x0f \x01(\v2\x15.vswitch.v1.MacActionH\x00R\bmodDlDst\x128\n" +
+	"\bresubmit\x18\x10 \x01(\v2\x1a.vswitch.v1.ResubmitActionH\x00R\bresubmit\x128\n" +
+	"\n" +
+	"goto_table\x18\x11 \x01(\v2\x17.vswitch.v1.TableActionH\x00R\tgotoTable\x126\n" +
+	"\n" +
+	"mod_nw_src\x18\x12 \x01(\v2\x16.vswitch.v1.Ipv4ActionH\x00R\bmodNwSrc\x126\n" +
+	"\n" +
+	"mod_nw_dst\x18\x13 \x01(\v2\x16.vswitch.v1.Ipv4ActionH\x00R\bmodNwDst\x127\n" +
+	"\n" +
+	"mod_nw_tos\x18\x14 \x01(\v2\x17.vswitch.v1.ValueActionH\x00R\bmodNwTos\x127\n" +
+	"\n" +
+	"mod_nw_ecn\x18\x15 \x01(\v2\x17.vswitch.v1.ValueActionH\x00R\bmodNwEcn\x127\n" +
+	"\n" +
+	"mod_nw_ttl\x18\x16 \x01(\v2\x17.vswitch.v1.ValueActionH\x00R\bmodNwTtl\x127\n" +
+	"\n" +
+	"mod_tp_src\x18\x17 \x01(\v2\x17.vswitch.v1.ValueActionH\x00R\bmodTpSrc\x127\n" +
+	"\n" +
+	"mod_tp_dst\x18\x18 \x01(\v2\x17.vswitch.v1.ValueActionH\x00R\bmodTpDst\x12-\n" +
+	"\adec_ttl\x18\x19 \x01(\v2\x12.vswitch.v1.NoArgsH\x00R\x06decTtl\x129\n" +
+	"\tset_field\x18\x1a \x01(\v2\x1a.vswitch.v1.SetFieldActionH\x00R\bsetField\x12,\n" +
+	"\x04load\x18\x1b \x01(\v2\x16.vswitch.v1.LoadActionH\x00R\x04load\x12,\n" +
+	"\x04move\x18\x1c \x01(\v2\x16.vswitch.v1.MoveActionH\x00R\x04move\x12H\n" +
+	"\x0ewrite_metadata\x18\x1d \x01(\v2\x1f.vswitch.v1.WriteMetadataActionH\x00R\rwriteMetadata\x128\n" +
+	"\n" +
+	"set_tunnel\x18\x1e \x01(\v2\x17.vswitch.v1.ValueActionH\x00R\tsetTunnel\x12<\n" +
+	"\fset_tunnel64\x18\x1f \x01(\v2\x17.vswitch.v1.ValueActionH\x00R\vsetTunnel64B\b\n" +
+	"\x06action\"\b\n" +
+	"\x06NoArgs\"\"\n" +
+	"\fOutputAction\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\rR\x04port\"\x80\x01\n" +
+	"\x10ControllerAction\x12\x1c\n" +
+	"\amax_len\x18\x01 \x01(\rH\x00R\x06maxLen\x88\x01\x01\x122\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1a.vswitch.v1.PacketInReasonR\x06reason\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\rR\x02idB\n" +
+	"\n" +
+	"\b_max_len\"!\n" +
+	"\rVlanVidAction\x12\x10\n" +
+	"\x03vid\x18\x01 \x01(\rR\x03vid\"!\n" +
+	"\rVlanPcpAction\x12\x10\n" +
+	"\x03pcp\x18\x01 \x01(\rR\x03pcp\".\n" +
+	"\x0ePushVlanAction\x12\x1c\n" +
+	"\tethertype\x18\x01 \x01(\rR\tethertype\"\x1d\n" +
+	"\tMacAction\x12\x10\n" +
+	"\x03mac\x18\x01 \x01(\tR\x03mac\" \n" +
+	"\n" +
+	"Ipv4Action\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\"#\n" +
+	"\vValueAction\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\x04R\x05value\"#\n" +
+	"\vTableAction\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\rR\x05table\"W\n" +
+	"\x0eResubmitAction\x12\x17\n" +
+	"\x04port\x18\x01 \x01(\rH\x00R\x04port\x88\x01\x01\x12\x19\n" +
+	"\x05table\x18\x02 \x01(\rH\x01R\x05table\x88\x01\x01B\a\n" +
+	"\x05_portB\b\n" +
+	"\x06_table\"e\n" +
+	"\x0eSetFieldAction\x12)\n" +
+	"\x05field\x18\x01 \x01(\x0e2\x13.vswitch.v1.OfFieldR\x05field\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x12\n" +
+	"\x04mask\x18\x03 \x01(\fR\x04mask\"v\n" +
+	"\n" +
+	"LoadAction\x12)\n" +
+	"\x05field\x18\x01 \x01(\x0e2\x13.vswitch.v1.OfFieldR\x05field\x12\x10\n" +
+	"\x03ofs\x18\x02 \x01(\rR\x03ofs\x12\x15\n" +
+	"\x06n_bits\x18\x03 \x01(\rR\x05nBits\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\fR\x05value\"\xa3\x01\n" +
+	"\n" +
+	"MoveAction\x12%\n" +
+	"\x03src\x18\x01 \x01(\x0e2\x13.vswitch.v1.OfFieldR\x03src\x12\x17\n" +
+	"\asrc_ofs\x18\x02 \x01(\rR\x06srcOfs\x12%\n" +
+	"\x03dst\x18\x03 \x01(\x0e2\x13.vswitch.v1.OfFieldR\x03dst\x12\x17\n" +
+	"\adst_ofs\x18\x04 \x01(\rR\x06dstOfs\x12\x15\n" +
+	"\x06n_bits\x18\x05 \x01(\rR\x05nBits\"M\n" +
+	"\x13WriteMetadataAction\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\x04R\x05value\x12\x17\n" +
+	"\x04mask\x18\x02 \x01(\x04H\x00R\x04mask\x88\x01\x01B\a\n" +
+	"\x05_mask\"\\\n" +
+	"\x14DumpFlowSpecsRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12,\n" +
+	"\x06filter\x18\x02 \x01(\v2\x14.vswitch.v1.FlowSpecR\x06filter\"\xba\x01\n" +
+	"\rFlowSpecStats\x12(\n" +
+	"\x04spec\x18\x01 \x01(\v2\x14.vswitch.v1.FlowSpecR\x04spec\x125\n" +
+	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x1b\n" +
+	"\tn_packets\x18\x03 \x01(\x04R\bnPackets\x12\x17\n" +
+	"\an_bytes\x18\x04 \x01(\x04R\x06nBytes\x12\x12\n" +
+	"\x04text\x18\x05 \x01(\tR\x04text\"H\n" +
+	"\x15DumpFlowSpecsResponse\x12/\n" +
+	"\x05flows\x18\x01 \x03(\v2\x19.vswitch.v1.FlowSpecStatsR\x05flows\"\x8a\x01\n" +
+	"\fGlobalConfig\x12 \n" +
+	"\tpmd_cores\x18\x01 \x01(\tH\x00R\bpmdCores\x88\x01\x01\x122\n" +
+	"\x13emc_insert_inv_prob\x18\x02 \x01(\rH\x01R\x10emcInsertInvProb\x88\x01\x01B\f\n" +
+	"\n" +
+	"_pmd_coresB\x16\n" +
+	"\x14_emc_insert_inv_prob\"\x92\x01\n" +
+	"\fBridgeConfig\x12)\n" +
+	"\x0emac_aging_time\x18\x01 \x01(\rH\x00R\fmacAgingTime\x88\x01\x01\x126\n" +
+	"\tfail_mode\x18\x02 \x01(\x0e2\x14.vswitch.v1.FailModeH\x01R\bfailMode\x88\x01\x01B\x11\n" +
+	"\x0f_mac_aging_timeB\f\n" +
+	"\n" +
+	"_fail_mode\"*\n" +
+	"\x10GetConfigRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\"\x84\x01\n" +
+	"\x11GetConfigResponse\x120\n" +
+	"\x06global\x18\x01 \x01(\v2\x18.vswitch.v1.GlobalConfigR\x06global\x12=\n" +
+	"\rbridge_config\x18\x02 \x01(\v2\x18.vswitch.v1.BridgeConfigR\fbridgeConfig\"\x9b\x01\n" +
+	"\x10SetConfigRequest\x120\n" +
+	"\x06global\x18\x01 \x01(\v2\x18.vswitch.v1.GlobalConfigR\x06global\x12\x16\n" +
+	"\x06bridge\x18\x02 \x01(\tR\x06bridge\x12=\n" +
+	"\rbridge_config\x18\x03 \x01(\v2\x18.vswitch.v1.BridgeConfigR\fbridgeConfig\"\x13\n" +
+	"\x11SetConfigResponse\"l\n" +
+	"\x0eModPortRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\tR\x04port\x12.\n" +
+	"\x06action\x18\x03 \x01(\x0e2\x16.vswitch.v1.PortActionR\x06action\"\x11\n" +
+	"\x0fModPortResponse\"H\n" +
+	"\x14SetControllerRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x18\n" +
+	"\atargets\x18\x02 \x03(\tR\atargets\"\x17\n" +
+	"\x15SetControllerResponse\".\n" +
+	"\x14GetControllerRequest\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\"1\n" +
+	"\x15GetControllerResponse\x12\x18\n" +
+	"\atargets\x18\x01 \x03(\tR\atargets*\xee\x01\n" +
 	"\x0ePacketInReason\x12 \n" +
 	"\x1cPACKET_IN_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19PACKET_IN_REASON_NO_MATCH\x10\x01\x12\x1b\n" +
@@ -5385,7 +8805,96 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x18WATCH_EVENT_KIND_PORT_UP\x10\b\x12\x1e\n" +
 	"\x1aWATCH_EVENT_KIND_PORT_DOWN\x10\t\x12$\n" +
 	" WATCH_EVENT_KIND_BRIDGE_MODIFIED\x10\n" +
-	"2\xd6\x10\n" +
+	"*\xce\x01\n" +
+	"\x0eFlowModCommand\x12 \n" +
+	"\x1cFLOW_MOD_COMMAND_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14FLOW_MOD_COMMAND_ADD\x10\x01\x12\x1b\n" +
+	"\x17FLOW_MOD_COMMAND_MODIFY\x10\x02\x12\"\n" +
+	"\x1eFLOW_MOD_COMMAND_MODIFY_STRICT\x10\x03\x12\x1b\n" +
+	"\x17FLOW_MOD_COMMAND_DELETE\x10\x04\x12\"\n" +
+	"\x1eFLOW_MOD_COMMAND_DELETE_STRICT\x10\x05*\x7f\n" +
+	"\x06IpFrag\x12\x17\n" +
+	"\x13IP_FRAG_UNSPECIFIED\x10\x00\x12\x0e\n" +
+	"\n" +
+	"IP_FRAG_NO\x10\x01\x12\x0f\n" +
+	"\vIP_FRAG_YES\x10\x02\x12\x11\n" +
+	"\rIP_FRAG_FIRST\x10\x03\x12\x11\n" +
+	"\rIP_FRAG_LATER\x10\x04\x12\x15\n" +
+	"\x11IP_FRAG_NOT_LATER\x10\x05*\x9d\n" +
+	"\n" +
+	"\aOfField\x12\x18\n" +
+	"\x14OF_FIELD_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10OF_FIELD_IN_PORT\x10\x01\x12\x15\n" +
+	"\x11OF_FIELD_METADATA\x10\x02\x12\x11\n" +
+	"\rOF_FIELD_REG0\x10\x03\x12\x11\n" +
+	"\rOF_FIELD_REG1\x10\x04\x12\x11\n" +
+	"\rOF_FIELD_REG2\x10\x05\x12\x11\n" +
+	"\rOF_FIELD_REG3\x10\x06\x12\x11\n" +
+	"\rOF_FIELD_REG4\x10\a\x12\x11\n" +
+	"\rOF_FIELD_REG5\x10\b\x12\x11\n" +
+	"\rOF_FIELD_REG6\x10\t\x12\x11\n" +
+	"\rOF_FIELD_REG7\x10\n" +
+	"\x12\x11\n" +
+	"\rOF_FIELD_REG8\x10\v\x12\x11\n" +
+	"\rOF_FIELD_REG9\x10\f\x12\x12\n" +
+	"\x0eOF_FIELD_REG10\x10\r\x12\x12\n" +
+	"\x0eOF_FIELD_REG11\x10\x0e\x12\x12\n" +
+	"\x0eOF_FIELD_REG12\x10\x0f\x12\x12\n" +
+	"\x0eOF_FIELD_REG13\x10\x10\x12\x12\n" +
+	"\x0eOF_FIELD_REG14\x10\x11\x12\x12\n" +
+	"\x0eOF_FIELD_REG15\x10\x12\x12\x13\n" +
+	"\x0fOF_FIELD_TUN_ID\x10\x13\x12\x14\n" +
+	"\x10OF_FIELD_TUN_SRC\x10\x14\x12\x14\n" +
+	"\x10OF_FIELD_TUN_DST\x10\x15\x12\x14\n" +
+	"\x10OF_FIELD_ETH_SRC\x10\x16\x12\x14\n" +
+	"\x10OF_FIELD_ETH_DST\x10\x17\x12\x15\n" +
+	"\x11OF_FIELD_ETH_TYPE\x10\x18\x12\x15\n" +
+	"\x11OF_FIELD_VLAN_TCI\x10\x19\x12\x15\n" +
+	"\x11OF_FIELD_VLAN_VID\x10\x1a\x12\x15\n" +
+	"\x11OF_FIELD_VLAN_PCP\x10\x1b\x12\x13\n" +
+	"\x0fOF_FIELD_IP_SRC\x10\x1c\x12\x13\n" +
+	"\x0fOF_FIELD_IP_DST\x10\x1d\x12\x15\n" +
+	"\x11OF_FIELD_IPV6_SRC\x10\x1e\x12\x15\n" +
+	"\x11OF_FIELD_IPV6_DST\x10\x1f\x12\x17\n" +
+	"\x13OF_FIELD_IPV6_LABEL\x10 \x12\x15\n" +
+	"\x11OF_FIELD_NW_PROTO\x10!\x12\x13\n" +
+	"\x0fOF_FIELD_NW_TOS\x10\"\x12\x14\n" +
+	"\x10OF_FIELD_IP_DSCP\x10#\x12\x13\n" +
+	"\x0fOF_FIELD_IP_ECN\x10$\x12\x13\n" +
+	"\x0fOF_FIELD_NW_TTL\x10%\x12\x14\n" +
+	"\x10OF_FIELD_IP_FRAG\x10&\x12\x13\n" +
+	"\x0fOF_FIELD_ARP_OP\x10'\x12\x14\n" +
+	"\x10OF_FIELD_ARP_SPA\x10(\x12\x14\n" +
+	"\x10OF_FIELD_ARP_TPA\x10)\x12\x14\n" +
+	"\x10OF_FIELD_ARP_SHA\x10*\x12\x14\n" +
+	"\x10OF_FIELD_ARP_THA\x10+\x12\x13\n" +
+	"\x0fOF_FIELD_TP_SRC\x10,\x12\x13\n" +
+	"\x0fOF_FIELD_TP_DST\x10-\x12\x14\n" +
+	"\x10OF_FIELD_TCP_SRC\x10.\x12\x14\n" +
+	"\x10OF_FIELD_TCP_DST\x10/\x12\x16\n" +
+	"\x12OF_FIELD_TCP_FLAGS\x100\x12\x14\n" +
+	"\x10OF_FIELD_UDP_SRC\x101\x12\x14\n" +
+	"\x10OF_FIELD_UDP_DST\x102\x12\x15\n" +
+	"\x11OF_FIELD_SCTP_SRC\x103\x12\x15\n" +
+	"\x11OF_FIELD_SCTP_DST\x104\x12\x16\n" +
+	"\x12OF_FIELD_ICMP_TYPE\x105\x12\x16\n" +
+	"\x12OF_FIELD_ICMP_CODE\x106\x12\x18\n" +
+	"\x14OF_FIELD_ICMPV6_TYPE\x107\x12\x18\n" +
+	"\x14OF_FIELD_ICMPV6_CODE\x108\x12\x16\n" +
+	"\x12OF_FIELD_ND_TARGET\x109\x12\x13\n" +
+	"\x0fOF_FIELD_ND_SLL\x10:\x12\x13\n" +
+	"\x0fOF_FIELD_ND_TLL\x10;*U\n" +
+	"\bFailMode\x12\x19\n" +
+	"\x15FAIL_MODE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14FAIL_MODE_STANDALONE\x10\x01\x12\x14\n" +
+	"\x10FAIL_MODE_SECURE\x10\x02*\x84\x01\n" +
+	"\n" +
+	"PortAction\x12\x1b\n" +
+	"\x17PORT_ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0ePORT_ACTION_UP\x10\x01\x12\x14\n" +
+	"\x10PORT_ACTION_DOWN\x10\x02\x12\x15\n" +
+	"\x11PORT_ACTION_FLOOD\x10\x03\x12\x18\n" +
+	"\x14PORT_ACTION_NO_FLOOD\x10\x042\xf4\x14\n" +
 	"\aVswitch\x12H\n" +
 	"\tAddBridge\x12\x1c.vswitch.v1.AddBridgeRequest\x1a\x1d.vswitch.v1.AddBridgeResponse\x12H\n" +
 	"\tDelBridge\x12\x1c.vswitch.v1.DelBridgeRequest\x1a\x1d.vswitch.v1.DelBridgeResponse\x12N\n" +
@@ -5395,7 +8904,10 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\tListPorts\x12\x1c.vswitch.v1.ListPortsRequest\x1a\x1d.vswitch.v1.ListPortsResponse\x12Q\n" +
 	"\fPortToBridge\x12\x1f.vswitch.v1.PortToBridgeRequest\x1a .vswitch.v1.PortToBridgeResponse\x126\n" +
 	"\x03Set\x12\x16.vswitch.v1.SetRequest\x1a\x17.vswitch.v1.SetResponse\x126\n" +
-	"\x03Get\x12\x16.vswitch.v1.GetRequest\x1a\x17.vswitch.v1.GetResponse\x129\n" +
+	"\x03Get\x12\x16.vswitch.v1.GetRequest\x1a\x17.vswitch.v1.GetResponse\x12B\n" +
+	"\aModPort\x12\x1a.vswitch.v1.ModPortRequest\x1a\x1b.vswitch.v1.ModPortResponse\x12T\n" +
+	"\rSetController\x12 .vswitch.v1.SetControllerRequest\x1a!.vswitch.v1.SetControllerResponse\x12T\n" +
+	"\rGetController\x12 .vswitch.v1.GetControllerRequest\x1a!.vswitch.v1.GetControllerResponse\x129\n" +
 	"\x04Show\x12\x17.vswitch.v1.ShowRequest\x1a\x18.vswitch.v1.ShowResponse\x12B\n" +
 	"\aFdbShow\x12\x1a.vswitch.v1.FdbShowRequest\x1a\x1b.vswitch.v1.FdbShowResponse\x12E\n" +
 	"\bFdbFlush\x12\x1b.vswitch.v1.FdbFlushRequest\x1a\x1c.vswitch.v1.FdbFlushResponse\x12B\n" +
@@ -5417,7 +8929,11 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\n" +
 	"Controller\x12\x1d.vswitch.v1.ControllerRequest\x1a\x1b.vswitch.v1.ControllerEvent(\x010\x01\x12]\n" +
 	"\x10ControllerStatus\x12#.vswitch.v1.ControllerStatusRequest\x1a$.vswitch.v1.ControllerStatusResponse\x12;\n" +
-	"\x05Watch\x12\x18.vswitch.v1.WatchRequest\x1a\x16.vswitch.v1.WatchEvent0\x01B$Z\"vswitch/proto/vswitch/v1;vswitchv1b\x06proto3"
+	"\x05Watch\x12\x18.vswitch.v1.WatchRequest\x1a\x16.vswitch.v1.WatchEvent0\x01\x12B\n" +
+	"\aFlowMod\x12\x1a.vswitch.v1.FlowModRequest\x1a\x1b.vswitch.v1.FlowModResponse\x12T\n" +
+	"\rDumpFlowSpecs\x12 .vswitch.v1.DumpFlowSpecsRequest\x1a!.vswitch.v1.DumpFlowSpecsResponse\x12H\n" +
+	"\tGetConfig\x12\x1c.vswitch.v1.GetConfigRequest\x1a\x1d.vswitch.v1.GetConfigResponse\x12H\n" +
+	"\tSetConfig\x12\x1c.vswitch.v1.SetConfigRequest\x1a\x1d.vswitch.v1.SetConfigResponseB$Z\"vswitch/proto/vswitch/v1;vswitchv1b\x06proto3"
 
 var (
 	file_vswitch_v1_vswitch_proto_rawDescOnce sync.Once
@@ -5431,200 +8947,307 @@ func file_vswitch_v1_vswitch_proto_rawDescGZIP() []byte {
 	return file_vswitch_v1_vswitch_proto_rawDescData
 }
 
-var file_vswitch_v1_vswitch_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
+var file_vswitch_v1_vswitch_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 119)
 var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(PacketInReason)(0),               // 0: vswitch.v1.PacketInReason
 	(FlowRemovedReason)(0),            // 1: vswitch.v1.FlowRemovedReason
 	(PortStatusReason)(0),             // 2: vswitch.v1.PortStatusReason
 	(WatchEventKind)(0),               // 3: vswitch.v1.WatchEventKind
-	(*AddBridgeRequest)(nil),          // 4: vswitch.v1.AddBridgeRequest
-	(*AddBridgeResponse)(nil),         // 5: vswitch.v1.AddBridgeResponse
-	(*DelBridgeRequest)(nil),          // 6: vswitch.v1.DelBridgeRequest
-	(*DelBridgeResponse)(nil),         // 7: vswitch.v1.DelBridgeResponse
-	(*ListBridgesRequest)(nil),        // 8: vswitch.v1.ListBridgesRequest
-	(*ListBridgesResponse)(nil),       // 9: vswitch.v1.ListBridgesResponse
-	(*PortSpec)(nil),                  // 10: vswitch.v1.PortSpec
-	(*AddPortRequest)(nil),            // 11: vswitch.v1.AddPortRequest
-	(*AddPortResponse)(nil),           // 12: vswitch.v1.AddPortResponse
-	(*DelPortRequest)(nil),            // 13: vswitch.v1.DelPortRequest
-	(*DelPortResponse)(nil),           // 14: vswitch.v1.DelPortResponse
-	(*ListPortsRequest)(nil),          // 15: vswitch.v1.ListPortsRequest
-	(*ListPortsResponse)(nil),         // 16: vswitch.v1.ListPortsResponse
-	(*PortToBridgeRequest)(nil),       // 17: vswitch.v1.PortToBridgeRequest
-	(*PortToBridgeResponse)(nil),      // 18: vswitch.v1.PortToBridgeResponse
-	(*Setting)(nil),                   // 19: vswitch.v1.Setting
-	(*SetRequest)(nil),                // 20: vswitch.v1.SetRequest
-	(*SetResponse)(nil),               // 21: vswitch.v1.SetResponse
-	(*GetRequest)(nil),                // 22: vswitch.v1.GetRequest
-	(*GetResponse)(nil),               // 23: vswitch.v1.GetResponse
-	(*ShowRequest)(nil),               // 24: vswitch.v1.ShowRequest
-	(*ShowResponse)(nil),              // 25: vswitch.v1.ShowResponse
-	(*Bridge)(nil),                    // 26: vswitch.v1.Bridge
-	(*Port)(nil),                      // 27: vswitch.v1.Port
-	(*PortStats)(nil),                 // 28: vswitch.v1.PortStats
-	(*FdbShowRequest)(nil),            // 29: vswitch.v1.FdbShowRequest
-	(*FdbShowResponse)(nil),           // 30: vswitch.v1.FdbShowResponse
-	(*FdbEntry)(nil),                  // 31: vswitch.v1.FdbEntry
-	(*FdbFlushRequest)(nil),           // 32: vswitch.v1.FdbFlushRequest
-	(*FdbFlushResponse)(nil),          // 33: vswitch.v1.FdbFlushResponse
-	(*AddFlowRequest)(nil),            // 34: vswitch.v1.AddFlowRequest
-	(*AddFlowResponse)(nil),           // 35: vswitch.v1.AddFlowResponse
-	(*DelFlowsRequest)(nil),           // 36: vswitch.v1.DelFlowsRequest
-	(*DelFlowsResponse)(nil),          // 37: vswitch.v1.DelFlowsResponse
-	(*AddFlowsRequest)(nil),           // 38: vswitch.v1.AddFlowsRequest
-	(*AddFlowsResponse)(nil),          // 39: vswitch.v1.AddFlowsResponse
-	(*ModFlowsRequest)(nil),           // 40: vswitch.v1.ModFlowsRequest
-	(*ModFlowsResponse)(nil),          // 41: vswitch.v1.ModFlowsResponse
-	(*ReplaceFlowsRequest)(nil),       // 42: vswitch.v1.ReplaceFlowsRequest
-	(*ReplaceFlowsResponse)(nil),      // 43: vswitch.v1.ReplaceFlowsResponse
-	(*DumpFlowsRequest)(nil),          // 44: vswitch.v1.DumpFlowsRequest
-	(*DumpFlowsResponse)(nil),         // 45: vswitch.v1.DumpFlowsResponse
-	(*Flow)(nil),                      // 46: vswitch.v1.Flow
-	(*DumpPortsRequest)(nil),          // 47: vswitch.v1.DumpPortsRequest
-	(*DumpPortsResponse)(nil),         // 48: vswitch.v1.DumpPortsResponse
-	(*DumpTablesRequest)(nil),         // 49: vswitch.v1.DumpTablesRequest
-	(*DumpTablesResponse)(nil),        // 50: vswitch.v1.DumpTablesResponse
-	(*TableStats)(nil),                // 51: vswitch.v1.TableStats
-	(*DumpAggregateRequest)(nil),      // 52: vswitch.v1.DumpAggregateRequest
-	(*DumpAggregateResponse)(nil),     // 53: vswitch.v1.DumpAggregateResponse
-	(*TraceRequest)(nil),              // 54: vswitch.v1.TraceRequest
-	(*TraceResponse)(nil),             // 55: vswitch.v1.TraceResponse
-	(*TraceStep)(nil),                 // 56: vswitch.v1.TraceStep
-	(*PmdRxqsRequest)(nil),            // 57: vswitch.v1.PmdRxqsRequest
-	(*PmdRxqsResponse)(nil),           // 58: vswitch.v1.PmdRxqsResponse
-	(*Rxq)(nil),                       // 59: vswitch.v1.Rxq
-	(*DumpDatapathFlowsRequest)(nil),  // 60: vswitch.v1.DumpDatapathFlowsRequest
-	(*DumpDatapathFlowsResponse)(nil), // 61: vswitch.v1.DumpDatapathFlowsResponse
-	(*DatapathFlow)(nil),              // 62: vswitch.v1.DatapathFlow
-	(*PmdStatsRequest)(nil),           // 63: vswitch.v1.PmdStatsRequest
-	(*PmdStatsResponse)(nil),          // 64: vswitch.v1.PmdStatsResponse
-	(*PmdStats)(nil),                  // 65: vswitch.v1.PmdStats
-	(*PmdStatsClearRequest)(nil),      // 66: vswitch.v1.PmdStatsClearRequest
-	(*PmdStatsClearResponse)(nil),     // 67: vswitch.v1.PmdStatsClearResponse
-	(*ControllerRequest)(nil),         // 68: vswitch.v1.ControllerRequest
-	(*ControllerHello)(nil),           // 69: vswitch.v1.ControllerHello
-	(*PacketOut)(nil),                 // 70: vswitch.v1.PacketOut
-	(*Echo)(nil),                      // 71: vswitch.v1.Echo
-	(*ControllerEvent)(nil),           // 72: vswitch.v1.ControllerEvent
-	(*ControllerReady)(nil),           // 73: vswitch.v1.ControllerReady
-	(*PacketIn)(nil),                  // 74: vswitch.v1.PacketIn
-	(*FlowRemoved)(nil),               // 75: vswitch.v1.FlowRemoved
-	(*PortStatus)(nil),                // 76: vswitch.v1.PortStatus
-	(*PacketOutResult)(nil),           // 77: vswitch.v1.PacketOutResult
-	(*ControllerStatusRequest)(nil),   // 78: vswitch.v1.ControllerStatusRequest
-	(*ControllerStatusResponse)(nil),  // 79: vswitch.v1.ControllerStatusResponse
-	(*ControllerInfo)(nil),            // 80: vswitch.v1.ControllerInfo
-	(*WatchRequest)(nil),              // 81: vswitch.v1.WatchRequest
-	(*WatchEvent)(nil),                // 82: vswitch.v1.WatchEvent
-	nil,                               // 83: vswitch.v1.PortSpec.OptionsEntry
-	nil,                               // 84: vswitch.v1.PortSpec.ExternalIdsEntry
-	nil,                               // 85: vswitch.v1.Port.OptionsEntry
-	nil,                               // 86: vswitch.v1.Port.StatusEntry
-	(*durationpb.Duration)(nil),       // 87: google.protobuf.Duration
+	(FlowModCommand)(0),               // 4: vswitch.v1.FlowModCommand
+	(IpFrag)(0),                       // 5: vswitch.v1.IpFrag
+	(OfField)(0),                      // 6: vswitch.v1.OfField
+	(FailMode)(0),                     // 7: vswitch.v1.FailMode
+	(PortAction)(0),                   // 8: vswitch.v1.PortAction
+	(*AddBridgeRequest)(nil),          // 9: vswitch.v1.AddBridgeRequest
+	(*AddBridgeResponse)(nil),         // 10: vswitch.v1.AddBridgeResponse
+	(*DelBridgeRequest)(nil),          // 11: vswitch.v1.DelBridgeRequest
+	(*DelBridgeResponse)(nil),         // 12: vswitch.v1.DelBridgeResponse
+	(*ListBridgesRequest)(nil),        // 13: vswitch.v1.ListBridgesRequest
+	(*ListBridgesResponse)(nil),       // 14: vswitch.v1.ListBridgesResponse
+	(*PortSpec)(nil),                  // 15: vswitch.v1.PortSpec
+	(*AddPortRequest)(nil),            // 16: vswitch.v1.AddPortRequest
+	(*AddPortResponse)(nil),           // 17: vswitch.v1.AddPortResponse
+	(*DelPortRequest)(nil),            // 18: vswitch.v1.DelPortRequest
+	(*DelPortResponse)(nil),           // 19: vswitch.v1.DelPortResponse
+	(*ListPortsRequest)(nil),          // 20: vswitch.v1.ListPortsRequest
+	(*ListPortsResponse)(nil),         // 21: vswitch.v1.ListPortsResponse
+	(*PortToBridgeRequest)(nil),       // 22: vswitch.v1.PortToBridgeRequest
+	(*PortToBridgeResponse)(nil),      // 23: vswitch.v1.PortToBridgeResponse
+	(*Setting)(nil),                   // 24: vswitch.v1.Setting
+	(*SetRequest)(nil),                // 25: vswitch.v1.SetRequest
+	(*SetResponse)(nil),               // 26: vswitch.v1.SetResponse
+	(*GetRequest)(nil),                // 27: vswitch.v1.GetRequest
+	(*GetResponse)(nil),               // 28: vswitch.v1.GetResponse
+	(*ShowRequest)(nil),               // 29: vswitch.v1.ShowRequest
+	(*ShowResponse)(nil),              // 30: vswitch.v1.ShowResponse
+	(*Bridge)(nil),                    // 31: vswitch.v1.Bridge
+	(*Port)(nil),                      // 32: vswitch.v1.Port
+	(*PortStats)(nil),                 // 33: vswitch.v1.PortStats
+	(*FdbShowRequest)(nil),            // 34: vswitch.v1.FdbShowRequest
+	(*FdbShowResponse)(nil),           // 35: vswitch.v1.FdbShowResponse
+	(*FdbEntry)(nil),                  // 36: vswitch.v1.FdbEntry
+	(*FdbFlushRequest)(nil),           // 37: vswitch.v1.FdbFlushRequest
+	(*FdbFlushResponse)(nil),          // 38: vswitch.v1.FdbFlushResponse
+	(*AddFlowRequest)(nil),            // 39: vswitch.v1.AddFlowRequest
+	(*AddFlowResponse)(nil),           // 40: vswitch.v1.AddFlowResponse
+	(*DelFlowsRequest)(nil),           // 41: vswitch.v1.DelFlowsRequest
+	(*DelFlowsResponse)(nil),          // 42: vswitch.v1.DelFlowsResponse
+	(*AddFlowsRequest)(nil),           // 43: vswitch.v1.AddFlowsRequest
+	(*AddFlowsResponse)(nil),          // 44: vswitch.v1.AddFlowsResponse
+	(*ModFlowsRequest)(nil),           // 45: vswitch.v1.ModFlowsRequest
+	(*ModFlowsResponse)(nil),          // 46: vswitch.v1.ModFlowsResponse
+	(*ReplaceFlowsRequest)(nil),       // 47: vswitch.v1.ReplaceFlowsRequest
+	(*ReplaceFlowsResponse)(nil),      // 48: vswitch.v1.ReplaceFlowsResponse
+	(*DumpFlowsRequest)(nil),          // 49: vswitch.v1.DumpFlowsRequest
+	(*DumpFlowsResponse)(nil),         // 50: vswitch.v1.DumpFlowsResponse
+	(*Flow)(nil),                      // 51: vswitch.v1.Flow
+	(*DumpPortsRequest)(nil),          // 52: vswitch.v1.DumpPortsRequest
+	(*DumpPortsResponse)(nil),         // 53: vswitch.v1.DumpPortsResponse
+	(*DumpTablesRequest)(nil),         // 54: vswitch.v1.DumpTablesRequest
+	(*DumpTablesResponse)(nil),        // 55: vswitch.v1.DumpTablesResponse
+	(*TableStats)(nil),                // 56: vswitch.v1.TableStats
+	(*DumpAggregateRequest)(nil),      // 57: vswitch.v1.DumpAggregateRequest
+	(*DumpAggregateResponse)(nil),     // 58: vswitch.v1.DumpAggregateResponse
+	(*TraceRequest)(nil),              // 59: vswitch.v1.TraceRequest
+	(*TraceResponse)(nil),             // 60: vswitch.v1.TraceResponse
+	(*TraceStep)(nil),                 // 61: vswitch.v1.TraceStep
+	(*PmdRxqsRequest)(nil),            // 62: vswitch.v1.PmdRxqsRequest
+	(*PmdRxqsResponse)(nil),           // 63: vswitch.v1.PmdRxqsResponse
+	(*Rxq)(nil),                       // 64: vswitch.v1.Rxq
+	(*DumpDatapathFlowsRequest)(nil),  // 65: vswitch.v1.DumpDatapathFlowsRequest
+	(*DumpDatapathFlowsResponse)(nil), // 66: vswitch.v1.DumpDatapathFlowsResponse
+	(*DatapathFlow)(nil),              // 67: vswitch.v1.DatapathFlow
+	(*PmdStatsRequest)(nil),           // 68: vswitch.v1.PmdStatsRequest
+	(*PmdStatsResponse)(nil),          // 69: vswitch.v1.PmdStatsResponse
+	(*PmdStats)(nil),                  // 70: vswitch.v1.PmdStats
+	(*PmdStatsClearRequest)(nil),      // 71: vswitch.v1.PmdStatsClearRequest
+	(*PmdStatsClearResponse)(nil),     // 72: vswitch.v1.PmdStatsClearResponse
+	(*ControllerRequest)(nil),         // 73: vswitch.v1.ControllerRequest
+	(*ControllerHello)(nil),           // 74: vswitch.v1.ControllerHello
+	(*PacketOut)(nil),                 // 75: vswitch.v1.PacketOut
+	(*Echo)(nil),                      // 76: vswitch.v1.Echo
+	(*ControllerEvent)(nil),           // 77: vswitch.v1.ControllerEvent
+	(*ControllerReady)(nil),           // 78: vswitch.v1.ControllerReady
+	(*PacketIn)(nil),                  // 79: vswitch.v1.PacketIn
+	(*FlowRemoved)(nil),               // 80: vswitch.v1.FlowRemoved
+	(*PortStatus)(nil),                // 81: vswitch.v1.PortStatus
+	(*PacketOutResult)(nil),           // 82: vswitch.v1.PacketOutResult
+	(*ControllerStatusRequest)(nil),   // 83: vswitch.v1.ControllerStatusRequest
+	(*ControllerStatusResponse)(nil),  // 84: vswitch.v1.ControllerStatusResponse
+	(*ControllerInfo)(nil),            // 85: vswitch.v1.ControllerInfo
+	(*WatchRequest)(nil),              // 86: vswitch.v1.WatchRequest
+	(*WatchEvent)(nil),                // 87: vswitch.v1.WatchEvent
+	(*FlowModRequest)(nil),            // 88: vswitch.v1.FlowModRequest
+	(*FlowModResponse)(nil),           // 89: vswitch.v1.FlowModResponse
+	(*FlowSpec)(nil),                  // 90: vswitch.v1.FlowSpec
+	(*FlowMatch)(nil),                 // 91: vswitch.v1.FlowMatch
+	(*RegMatch)(nil),                  // 92: vswitch.v1.RegMatch
+	(*FlowAction)(nil),                // 93: vswitch.v1.FlowAction
+	(*NoArgs)(nil),                    // 94: vswitch.v1.NoArgs
+	(*OutputAction)(nil),              // 95: vswitch.v1.OutputAction
+	(*ControllerAction)(nil),          // 96: vswitch.v1.ControllerAction
+	(*VlanVidAction)(nil),             // 97: vswitch.v1.VlanVidAction
+	(*VlanPcpAction)(nil),             // 98: vswitch.v1.VlanPcpAction
+	(*PushVlanAction)(nil),            // 99: vswitch.v1.PushVlanAction
+	(*MacAction)(nil),                 // 100: vswitch.v1.MacAction
+	(*Ipv4Action)(nil),                // 101: vswitch.v1.Ipv4Action
+	(*ValueAction)(nil),               // 102: vswitch.v1.ValueAction
+	(*TableAction)(nil),               // 103: vswitch.v1.TableAction
+	(*ResubmitAction)(nil),            // 104: vswitch.v1.ResubmitAction
+	(*SetFieldAction)(nil),            // 105: vswitch.v1.SetFieldAction
+	(*LoadAction)(nil),                // 106: vswitch.v1.LoadAction
+	(*MoveAction)(nil),                // 107: vswitch.v1.MoveAction
+	(*WriteMetadataAction)(nil),       // 108: vswitch.v1.WriteMetadataAction
+	(*DumpFlowSpecsRequest)(nil),      // 109: vswitch.v1.DumpFlowSpecsRequest
+	(*FlowSpecStats)(nil),             // 110: vswitch.v1.FlowSpecStats
+	(*DumpFlowSpecsResponse)(nil),     // 111: vswitch.v1.DumpFlowSpecsResponse
+	(*GlobalConfig)(nil),              // 112: vswitch.v1.GlobalConfig
+	(*BridgeConfig)(nil),              // 113: vswitch.v1.BridgeConfig
+	(*GetConfigRequest)(nil),          // 114: vswitch.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),         // 115: vswitch.v1.GetConfigResponse
+	(*SetConfigRequest)(nil),          // 116: vswitch.v1.SetConfigRequest
+	(*SetConfigResponse)(nil),         // 117: vswitch.v1.SetConfigResponse
+	(*ModPortRequest)(nil),            // 118: vswitch.v1.ModPortRequest
+	(*ModPortResponse)(nil),           // 119: vswitch.v1.ModPortResponse
+	(*SetControllerRequest)(nil),      // 120: vswitch.v1.SetControllerRequest
+	(*SetControllerResponse)(nil),     // 121: vswitch.v1.SetControllerResponse
+	(*GetControllerRequest)(nil),      // 122: vswitch.v1.GetControllerRequest
+	(*GetControllerResponse)(nil),     // 123: vswitch.v1.GetControllerResponse
+	nil,                               // 124: vswitch.v1.PortSpec.OptionsEntry
+	nil,                               // 125: vswitch.v1.PortSpec.ExternalIdsEntry
+	nil,                               // 126: vswitch.v1.Port.OptionsEntry
+	nil,                               // 127: vswitch.v1.Port.StatusEntry
+	(*durationpb.Duration)(nil),       // 128: google.protobuf.Duration
 }
 var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
-	83, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
-	84, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
-	10, // 2: vswitch.v1.AddPortRequest.port:type_name -> vswitch.v1.PortSpec
-	19, // 3: vswitch.v1.SetRequest.settings:type_name -> vswitch.v1.Setting
-	26, // 4: vswitch.v1.ShowResponse.bridges:type_name -> vswitch.v1.Bridge
-	27, // 5: vswitch.v1.Bridge.ports:type_name -> vswitch.v1.Port
-	85, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
-	28, // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
-	86, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
-	31, // 9: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
-	87, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
-	46, // 11: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
-	87, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
-	27, // 13: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
-	51, // 14: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
-	56, // 15: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
-	59, // 16: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
-	62, // 17: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
-	87, // 18: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
-	87, // 19: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
-	65, // 20: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
-	69, // 21: vswitch.v1.ControllerRequest.hello:type_name -> vswitch.v1.ControllerHello
-	70, // 22: vswitch.v1.ControllerRequest.packet_out:type_name -> vswitch.v1.PacketOut
-	71, // 23: vswitch.v1.ControllerRequest.echo:type_name -> vswitch.v1.Echo
-	73, // 24: vswitch.v1.ControllerEvent.ready:type_name -> vswitch.v1.ControllerReady
-	74, // 25: vswitch.v1.ControllerEvent.packet_in:type_name -> vswitch.v1.PacketIn
-	75, // 26: vswitch.v1.ControllerEvent.flow_removed:type_name -> vswitch.v1.FlowRemoved
-	76, // 27: vswitch.v1.ControllerEvent.port_status:type_name -> vswitch.v1.PortStatus
-	71, // 28: vswitch.v1.ControllerEvent.echo_reply:type_name -> vswitch.v1.Echo
-	77, // 29: vswitch.v1.ControllerEvent.packet_out_result:type_name -> vswitch.v1.PacketOutResult
-	76, // 30: vswitch.v1.ControllerReady.ports:type_name -> vswitch.v1.PortStatus
-	0,  // 31: vswitch.v1.PacketIn.reason:type_name -> vswitch.v1.PacketInReason
-	1,  // 32: vswitch.v1.FlowRemoved.reason:type_name -> vswitch.v1.FlowRemovedReason
-	87, // 33: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
-	2,  // 34: vswitch.v1.PortStatus.reason:type_name -> vswitch.v1.PortStatusReason
-	80, // 35: vswitch.v1.ControllerStatusResponse.controllers:type_name -> vswitch.v1.ControllerInfo
-	87, // 36: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
-	3,  // 37: vswitch.v1.WatchEvent.kind:type_name -> vswitch.v1.WatchEventKind
-	4,  // 38: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
-	6,  // 39: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
-	8,  // 40: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
-	11, // 41: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
-	13, // 42: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
-	15, // 43: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
-	17, // 44: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
-	20, // 45: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
-	22, // 46: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
-	24, // 47: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
-	29, // 48: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
-	32, // 49: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
-	34, // 50: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
-	36, // 51: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
-	38, // 52: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
-	40, // 53: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
-	42, // 54: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
-	44, // 55: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
-	47, // 56: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
-	49, // 57: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
-	52, // 58: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
-	54, // 59: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
-	57, // 60: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
-	60, // 61: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
-	63, // 62: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
-	66, // 63: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
-	68, // 64: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
-	78, // 65: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
-	81, // 66: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
-	5,  // 67: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
-	7,  // 68: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
-	9,  // 69: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
-	12, // 70: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
-	14, // 71: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
-	16, // 72: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
-	18, // 73: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
-	21, // 74: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
-	23, // 75: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
-	25, // 76: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
-	30, // 77: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
-	33, // 78: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
-	35, // 79: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
-	37, // 80: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
-	39, // 81: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
-	41, // 82: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
-	43, // 83: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
-	45, // 84: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
-	48, // 85: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
-	50, // 86: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
-	53, // 87: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
-	55, // 88: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
-	58, // 89: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
-	61, // 90: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
-	64, // 91: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
-	67, // 92: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
-	72, // 93: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
-	79, // 94: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
-	82, // 95: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
-	67, // [67:96] is the sub-list for method output_type
-	38, // [38:67] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	124, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
+	125, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
+	15,  // 2: vswitch.v1.AddPortRequest.port:type_name -> vswitch.v1.PortSpec
+	24,  // 3: vswitch.v1.SetRequest.settings:type_name -> vswitch.v1.Setting
+	31,  // 4: vswitch.v1.ShowResponse.bridges:type_name -> vswitch.v1.Bridge
+	32,  // 5: vswitch.v1.Bridge.ports:type_name -> vswitch.v1.Port
+	126, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
+	33,  // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
+	127, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
+	36,  // 9: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
+	128, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
+	51,  // 11: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
+	128, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
+	32,  // 13: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
+	56,  // 14: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
+	61,  // 15: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
+	64,  // 16: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
+	67,  // 17: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
+	128, // 18: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
+	128, // 19: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
+	70,  // 20: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
+	74,  // 21: vswitch.v1.ControllerRequest.hello:type_name -> vswitch.v1.ControllerHello
+	75,  // 22: vswitch.v1.ControllerRequest.packet_out:type_name -> vswitch.v1.PacketOut
+	76,  // 23: vswitch.v1.ControllerRequest.echo:type_name -> vswitch.v1.Echo
+	78,  // 24: vswitch.v1.ControllerEvent.ready:type_name -> vswitch.v1.ControllerReady
+	79,  // 25: vswitch.v1.ControllerEvent.packet_in:type_name -> vswitch.v1.PacketIn
+	80,  // 26: vswitch.v1.ControllerEvent.flow_removed:type_name -> vswitch.v1.FlowRemoved
+	81,  // 27: vswitch.v1.ControllerEvent.port_status:type_name -> vswitch.v1.PortStatus
+	76,  // 28: vswitch.v1.ControllerEvent.echo_reply:type_name -> vswitch.v1.Echo
+	82,  // 29: vswitch.v1.ControllerEvent.packet_out_result:type_name -> vswitch.v1.PacketOutResult
+	81,  // 30: vswitch.v1.ControllerReady.ports:type_name -> vswitch.v1.PortStatus
+	0,   // 31: vswitch.v1.PacketIn.reason:type_name -> vswitch.v1.PacketInReason
+	1,   // 32: vswitch.v1.FlowRemoved.reason:type_name -> vswitch.v1.FlowRemovedReason
+	128, // 33: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
+	2,   // 34: vswitch.v1.PortStatus.reason:type_name -> vswitch.v1.PortStatusReason
+	85,  // 35: vswitch.v1.ControllerStatusResponse.controllers:type_name -> vswitch.v1.ControllerInfo
+	128, // 36: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
+	3,   // 37: vswitch.v1.WatchEvent.kind:type_name -> vswitch.v1.WatchEventKind
+	4,   // 38: vswitch.v1.FlowModRequest.command:type_name -> vswitch.v1.FlowModCommand
+	90,  // 39: vswitch.v1.FlowModRequest.flows:type_name -> vswitch.v1.FlowSpec
+	91,  // 40: vswitch.v1.FlowSpec.match:type_name -> vswitch.v1.FlowMatch
+	93,  // 41: vswitch.v1.FlowSpec.actions:type_name -> vswitch.v1.FlowAction
+	5,   // 42: vswitch.v1.FlowMatch.ip_frag:type_name -> vswitch.v1.IpFrag
+	92,  // 43: vswitch.v1.FlowMatch.regs:type_name -> vswitch.v1.RegMatch
+	95,  // 44: vswitch.v1.FlowAction.output:type_name -> vswitch.v1.OutputAction
+	94,  // 45: vswitch.v1.FlowAction.normal:type_name -> vswitch.v1.NoArgs
+	94,  // 46: vswitch.v1.FlowAction.flood:type_name -> vswitch.v1.NoArgs
+	94,  // 47: vswitch.v1.FlowAction.all:type_name -> vswitch.v1.NoArgs
+	94,  // 48: vswitch.v1.FlowAction.local:type_name -> vswitch.v1.NoArgs
+	94,  // 49: vswitch.v1.FlowAction.in_port:type_name -> vswitch.v1.NoArgs
+	96,  // 50: vswitch.v1.FlowAction.controller:type_name -> vswitch.v1.ControllerAction
+	94,  // 51: vswitch.v1.FlowAction.drop:type_name -> vswitch.v1.NoArgs
+	97,  // 52: vswitch.v1.FlowAction.mod_vlan_vid:type_name -> vswitch.v1.VlanVidAction
+	98,  // 53: vswitch.v1.FlowAction.mod_vlan_pcp:type_name -> vswitch.v1.VlanPcpAction
+	94,  // 54: vswitch.v1.FlowAction.strip_vlan:type_name -> vswitch.v1.NoArgs
+	94,  // 55: vswitch.v1.FlowAction.pop_vlan:type_name -> vswitch.v1.NoArgs
+	99,  // 56: vswitch.v1.FlowAction.push_vlan:type_name -> vswitch.v1.PushVlanAction
+	100, // 57: vswitch.v1.FlowAction.mod_dl_src:type_name -> vswitch.v1.MacAction
+	100, // 58: vswitch.v1.FlowAction.mod_dl_dst:type_name -> vswitch.v1.MacAction
+	104, // 59: vswitch.v1.FlowAction.resubmit:type_name -> vswitch.v1.ResubmitAction
+	103, // 60: vswitch.v1.FlowAction.goto_table:type_name -> vswitch.v1.TableAction
+	101, // 61: vswitch.v1.FlowAction.mod_nw_src:type_name -> vswitch.v1.Ipv4Action
+	101, // 62: vswitch.v1.FlowAction.mod_nw_dst:type_name -> vswitch.v1.Ipv4Action
+	102, // 63: vswitch.v1.FlowAction.mod_nw_tos:type_name -> vswitch.v1.ValueAction
+	102, // 64: vswitch.v1.FlowAction.mod_nw_ecn:type_name -> vswitch.v1.ValueAction
+	102, // 65: vswitch.v1.FlowAction.mod_nw_ttl:type_name -> vswitch.v1.ValueAction
+	102, // 66: vswitch.v1.FlowAction.mod_tp_src:type_name -> vswitch.v1.ValueAction
+	102, // 67: vswitch.v1.FlowAction.mod_tp_dst:type_name -> vswitch.v1.ValueAction
+	94,  // 68: vswitch.v1.FlowAction.dec_ttl:type_name -> vswitch.v1.NoArgs
+	105, // 69: vswitch.v1.FlowAction.set_field:type_name -> vswitch.v1.SetFieldAction
+	106, // 70: vswitch.v1.FlowAction.load:type_name -> vswitch.v1.LoadAction
+	107, // 71: vswitch.v1.FlowAction.move:type_name -> vswitch.v1.MoveAction
+	108, // 72: vswitch.v1.FlowAction.write_metadata:type_name -> vswitch.v1.WriteMetadataAction
+	102, // 73: vswitch.v1.FlowAction.set_tunnel:type_name -> vswitch.v1.ValueAction
+	102, // 74: vswitch.v1.FlowAction.set_tunnel64:type_name -> vswitch.v1.ValueAction
+	0,   // 75: vswitch.v1.ControllerAction.reason:type_name -> vswitch.v1.PacketInReason
+	6,   // 76: vswitch.v1.SetFieldAction.field:type_name -> vswitch.v1.OfField
+	6,   // 77: vswitch.v1.LoadAction.field:type_name -> vswitch.v1.OfField
+	6,   // 78: vswitch.v1.MoveAction.src:type_name -> vswitch.v1.OfField
+	6,   // 79: vswitch.v1.MoveAction.dst:type_name -> vswitch.v1.OfField
+	90,  // 80: vswitch.v1.DumpFlowSpecsRequest.filter:type_name -> vswitch.v1.FlowSpec
+	90,  // 81: vswitch.v1.FlowSpecStats.spec:type_name -> vswitch.v1.FlowSpec
+	128, // 82: vswitch.v1.FlowSpecStats.duration:type_name -> google.protobuf.Duration
+	110, // 83: vswitch.v1.DumpFlowSpecsResponse.flows:type_name -> vswitch.v1.FlowSpecStats
+	7,   // 84: vswitch.v1.BridgeConfig.fail_mode:type_name -> vswitch.v1.FailMode
+	112, // 85: vswitch.v1.GetConfigResponse.global:type_name -> vswitch.v1.GlobalConfig
+	113, // 86: vswitch.v1.GetConfigResponse.bridge_config:type_name -> vswitch.v1.BridgeConfig
+	112, // 87: vswitch.v1.SetConfigRequest.global:type_name -> vswitch.v1.GlobalConfig
+	113, // 88: vswitch.v1.SetConfigRequest.bridge_config:type_name -> vswitch.v1.BridgeConfig
+	8,   // 89: vswitch.v1.ModPortRequest.action:type_name -> vswitch.v1.PortAction
+	9,   // 90: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
+	11,  // 91: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
+	13,  // 92: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
+	16,  // 93: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
+	18,  // 94: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
+	20,  // 95: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
+	22,  // 96: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
+	25,  // 97: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
+	27,  // 98: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
+	118, // 99: vswitch.v1.Vswitch.ModPort:input_type -> vswitch.v1.ModPortRequest
+	120, // 100: vswitch.v1.Vswitch.SetController:input_type -> vswitch.v1.SetControllerRequest
+	122, // 101: vswitch.v1.Vswitch.GetController:input_type -> vswitch.v1.GetControllerRequest
+	29,  // 102: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
+	34,  // 103: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
+	37,  // 104: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
+	39,  // 105: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
+	41,  // 106: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
+	43,  // 107: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
+	45,  // 108: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
+	47,  // 109: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
+	49,  // 110: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
+	52,  // 111: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
+	54,  // 112: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
+	57,  // 113: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
+	59,  // 114: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
+	62,  // 115: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
+	65,  // 116: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
+	68,  // 117: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
+	71,  // 118: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
+	73,  // 119: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
+	83,  // 120: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
+	86,  // 121: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
+	88,  // 122: vswitch.v1.Vswitch.FlowMod:input_type -> vswitch.v1.FlowModRequest
+	109, // 123: vswitch.v1.Vswitch.DumpFlowSpecs:input_type -> vswitch.v1.DumpFlowSpecsRequest
+	114, // 124: vswitch.v1.Vswitch.GetConfig:input_type -> vswitch.v1.GetConfigRequest
+	116, // 125: vswitch.v1.Vswitch.SetConfig:input_type -> vswitch.v1.SetConfigRequest
+	10,  // 126: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
+	12,  // 127: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
+	14,  // 128: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
+	17,  // 129: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
+	19,  // 130: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
+	21,  // 131: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
+	23,  // 132: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
+	26,  // 133: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
+	28,  // 134: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
+	119, // 135: vswitch.v1.Vswitch.ModPort:output_type -> vswitch.v1.ModPortResponse
+	121, // 136: vswitch.v1.Vswitch.SetController:output_type -> vswitch.v1.SetControllerResponse
+	123, // 137: vswitch.v1.Vswitch.GetController:output_type -> vswitch.v1.GetControllerResponse
+	30,  // 138: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
+	35,  // 139: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
+	38,  // 140: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
+	40,  // 141: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
+	42,  // 142: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
+	44,  // 143: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
+	46,  // 144: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
+	48,  // 145: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
+	50,  // 146: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
+	53,  // 147: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
+	55,  // 148: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
+	58,  // 149: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
+	60,  // 150: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
+	63,  // 151: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
+	66,  // 152: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
+	69,  // 153: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
+	72,  // 154: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
+	77,  // 155: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
+	84,  // 156: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
+	87,  // 157: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
+	89,  // 158: vswitch.v1.Vswitch.FlowMod:output_type -> vswitch.v1.FlowModResponse
+	111, // 159: vswitch.v1.Vswitch.DumpFlowSpecs:output_type -> vswitch.v1.DumpFlowSpecsResponse
+	115, // 160: vswitch.v1.Vswitch.GetConfig:output_type -> vswitch.v1.GetConfigResponse
+	117, // 161: vswitch.v1.Vswitch.SetConfig:output_type -> vswitch.v1.SetConfigResponse
+	126, // [126:162] is the sub-list for method output_type
+	90,  // [90:126] is the sub-list for method input_type
+	90,  // [90:90] is the sub-list for extension type_name
+	90,  // [90:90] is the sub-list for extension extendee
+	0,   // [0:90] is the sub-list for field type_name
 }
 
 func init() { file_vswitch_v1_vswitch_proto_init() }
@@ -5647,13 +9270,54 @@ func file_vswitch_v1_vswitch_proto_init() {
 		(*ControllerEvent_EchoReply)(nil),
 		(*ControllerEvent_PacketOutResult)(nil),
 	}
+	file_vswitch_v1_vswitch_proto_msgTypes[81].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[82].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[83].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[84].OneofWrappers = []any{
+		(*FlowAction_Output)(nil),
+		(*FlowAction_Normal)(nil),
+		(*FlowAction_Flood)(nil),
+		(*FlowAction_All)(nil),
+		(*FlowAction_Local)(nil),
+		(*FlowAction_InPort)(nil),
+		(*FlowAction_Controller)(nil),
+		(*FlowAction_Drop)(nil),
+		(*FlowAction_ModVlanVid)(nil),
+		(*FlowAction_ModVlanPcp)(nil),
+		(*FlowAction_StripVlan)(nil),
+		(*FlowAction_PopVlan)(nil),
+		(*FlowAction_PushVlan)(nil),
+		(*FlowAction_ModDlSrc)(nil),
+		(*FlowAction_ModDlDst)(nil),
+		(*FlowAction_Resubmit)(nil),
+		(*FlowAction_GotoTable)(nil),
+		(*FlowAction_ModNwSrc)(nil),
+		(*FlowAction_ModNwDst)(nil),
+		(*FlowAction_ModNwTos)(nil),
+		(*FlowAction_ModNwEcn)(nil),
+		(*FlowAction_ModNwTtl)(nil),
+		(*FlowAction_ModTpSrc)(nil),
+		(*FlowAction_ModTpDst)(nil),
+		(*FlowAction_DecTtl)(nil),
+		(*FlowAction_SetField)(nil),
+		(*FlowAction_Load)(nil),
+		(*FlowAction_Move)(nil),
+		(*FlowAction_WriteMetadata)(nil),
+		(*FlowAction_SetTunnel)(nil),
+		(*FlowAction_SetTunnel64)(nil),
+	}
+	file_vswitch_v1_vswitch_proto_msgTypes[87].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[95].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[99].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[103].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[104].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vswitch_v1_vswitch_proto_rawDesc), len(file_vswitch_v1_vswitch_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   83,
+			NumEnums:      9,
+			NumMessages:   119,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,9 @@ const (
 	Vswitch_PortToBridge_FullMethodName      = "/vswitch.v1.Vswitch/PortToBridge"
 	Vswitch_Set_FullMethodName               = "/vswitch.v1.Vswitch/Set"
 	Vswitch_Get_FullMethodName               = "/vswitch.v1.Vswitch/Get"
+	Vswitch_ModPort_FullMethodName           = "/vswitch.v1.Vswitch/ModPort"
+	Vswitch_SetController_FullMethodName     = "/vswitch.v1.Vswitch/SetController"
+	Vswitch_GetController_FullMethodName     = "/vswitch.v1.Vswitch/GetController"
 	Vswitch_Show_FullMethodName              = "/vswitch.v1.Vswitch/Show"
 	Vswitch_FdbShow_FullMethodName           = "/vswitch.v1.Vswitch/FdbShow"
 	Vswitch_FdbFlush_FullMethodName          = "/vswitch.v1.Vswitch/FdbFlush"
@@ -62,6 +65,10 @@ const (
 	Vswitch_Controller_FullMethodName        = "/vswitch.v1.Vswitch/Controller"
 	Vswitch_ControllerStatus_FullMethodName  = "/vswitch.v1.Vswitch/ControllerStatus"
 	Vswitch_Watch_FullMethodName             = "/vswitch.v1.Vswitch/Watch"
+	Vswitch_FlowMod_FullMethodName           = "/vswitch.v1.Vswitch/FlowMod"
+	Vswitch_DumpFlowSpecs_FullMethodName     = "/vswitch.v1.Vswitch/DumpFlowSpecs"
+	Vswitch_GetConfig_FullMethodName         = "/vswitch.v1.Vswitch/GetConfig"
+	Vswitch_SetConfig_FullMethodName         = "/vswitch.v1.Vswitch/SetConfig"
 )
 
 // VswitchClient is the client API for Vswitch service.
@@ -91,6 +98,16 @@ type VswitchClient interface {
 	Set(ctx context.Context, in *SetRequest, opts ...grpc.CallOption) (*SetResponse, error)
 	// Get reads one column of one record, formatted as ovs-vsctl prints it.
 	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error)
+	// ModPort changes a port's OpenFlow config as ovs-ofctl mod-port does:
+	// down stops it receiving and sending, no-flood keeps FLOOD and NORMAL's
+	// flooding off it. Stored in the Port's other_config (port-down, no-flood).
+	ModPort(ctx context.Context, in *ModPortRequest, opts ...grpc.CallOption) (*ModPortResponse, error)
+	// SetController records a bridge's controller targets (set-controller;
+	// no targets clears them, as del-controller). Controllers connect over
+	// the Controller stream; the targets are kept for programs that read them.
+	SetController(ctx context.Context, in *SetControllerRequest, opts ...grpc.CallOption) (*SetControllerResponse, error)
+	// GetController returns a bridge's controller targets.
+	GetController(ctx context.Context, in *GetControllerRequest, opts ...grpc.CallOption) (*GetControllerResponse, error)
 	// Show returns every bridge with its ports and their counters.
 	Show(ctx context.Context, in *ShowRequest, opts ...grpc.CallOption) (*ShowResponse, error)
 	// FdbShow returns a bridge's MAC learning table.
@@ -144,6 +161,18 @@ type VswitchClient interface {
 	// Watch streams configuration and port-state changes: first the current
 	// state (kind EXISTING), then SYNCED, then changes as they happen.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error)
+	// FlowMod adds, modifies or deletes OpenFlow rules given as structured
+	// FlowSpecs (the model of the flow syntax, no strings to parse). ADD
+	// installs all flows in one transaction; MODIFY and DELETE apply each
+	// flow's selection in order, after validating them all.
+	FlowMod(ctx context.Context, in *FlowModRequest, opts ...grpc.CallOption) (*FlowModResponse, error)
+	// DumpFlowSpecs returns a bridge's rules as FlowSpecs with their
+	// counters and their text form, in table, priority order.
+	DumpFlowSpecs(ctx context.Context, in *DumpFlowSpecsRequest, opts ...grpc.CallOption) (*DumpFlowSpecsResponse, error)
+	// GetConfig reads the switch settings, and one bridge's when named.
+	GetConfig(ctx context.Context, in *GetConfigRequest, opts ...grpc.CallOption) (*GetConfigResponse, error)
+	// SetConfig changes the settings that are given and leaves the others.
+	SetConfig(ctx context.Context, in *SetConfigRequest, opts ...grpc.CallOption) (*SetConfigResponse, error)
 }
 
 type vswitchClient struct {
@@ -238,6 +267,36 @@ func (c *vswitchClient) Get(ctx context.Context, in *GetRequest, opts ...grpc.Ca
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetResponse)
 	err := c.cc.Invoke(ctx, Vswitch_Get_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) ModPort(ctx context.Context, in *ModPortRequest, opts ...grpc.CallOption) (*ModPortResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ModPortResponse)
+	err := c.cc.Invoke(ctx, Vswitch_ModPort_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) SetController(ctx context.Context, in *SetControllerRequest, opts ...grpc.CallOption) (*SetControllerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetControllerResponse)
+	err := c.cc.Invoke(ctx, Vswitch_SetController_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) GetController(ctx context.Context, in *GetControllerRequest, opts ...grpc.CallOption) (*GetControllerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetControllerResponse)
+	err := c.cc.Invoke(ctx, Vswitch_GetController_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -456,6 +515,46 @@ func (c *vswitchClient) Watch(ctx context.Context, in *WatchRequest, opts ...grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Vswitch_WatchClient = grpc.ServerStreamingClient[WatchEvent]
 
+func (c *vswitchClient) FlowMod(ctx context.Context, in *FlowModRequest, opts ...grpc.CallOption) (*FlowModResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FlowModResponse)
+	err := c.cc.Invoke(ctx, Vswitch_FlowMod_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) DumpFlowSpecs(ctx context.Context, in *DumpFlowSpecsRequest, opts ...grpc.CallOption) (*DumpFlowSpecsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DumpFlowSpecsResponse)
+	err := c.cc.Invoke(ctx, Vswitch_DumpFlowSpecs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) GetConfig(ctx context.Context, in *GetConfigRequest, opts ...grpc.CallOption) (*GetConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetConfigResponse)
+	err := c.cc.Invoke(ctx, Vswitch_GetConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vswitchClient) SetConfig(ctx context.Context, in *SetConfigRequest, opts ...grpc.CallOption) (*SetConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetConfigResponse)
+	err := c.cc.Invoke(ctx, Vswitch_SetConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VswitchServer is the server API for Vswitch service.
 // All implementations must embed UnimplementedVswitchServer
 // for forward compatibility.
@@ -483,6 +582,16 @@ type VswitchServer interface {
 	Set(context.Context, *SetRequest) (*SetResponse, error)
 	// Get reads one column of one record, formatted as ovs-vsctl prints it.
 	Get(context.Context, *GetRequest) (*GetResponse, error)
+	// ModPort changes a port's OpenFlow config as ovs-ofctl mod-port does:
+	// down stops it receiving and sending, no-flood keeps FLOOD and NORMAL's
+	// flooding off it. Stored in the Port's other_config (port-down, no-flood).
+	ModPort(context.Context, *ModPortRequest) (*ModPortResponse, error)
+	// SetController records a bridge's controller targets (set-controller;
+	// no targets clears them, as del-controller). Controllers connect over
+	// the Controller stream; the targets are kept for programs that read them.
+	SetController(context.Context, *SetControllerRequest) (*SetControllerResponse, error)
+	// GetController returns a bridge's controller targets.
+	GetController(context.Context, *GetControllerRequest) (*GetControllerResponse, error)
 	// Show returns every bridge with its ports and their counters.
 	Show(context.Context, *ShowRequest) (*ShowResponse, error)
 	// FdbShow returns a bridge's MAC learning table.
@@ -536,6 +645,18 @@ type VswitchServer interface {
 	// Watch streams configuration and port-state changes: first the current
 	// state (kind EXISTING), then SYNCED, then changes as they happen.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error
+	// FlowMod adds, modifies or deletes OpenFlow rules given as structured
+	// FlowSpecs (the model of the flow syntax, no strings to parse). ADD
+	// installs all flows in one transaction; MODIFY and DELETE apply each
+	// flow's selection in order, after validating them all.
+	FlowMod(context.Context, *FlowModRequest) (*FlowModResponse, error)
+	// DumpFlowSpecs returns a bridge's rules as FlowSpecs with their
+	// counters and their text form, in table, priority order.
+	DumpFlowSpecs(context.Context, *DumpFlowSpecsRequest) (*DumpFlowSpecsResponse, error)
+	// GetConfig reads the switch settings, and one bridge's when named.
+	GetConfig(context.Context, *GetConfigRequest) (*GetConfigResponse, error)
+	// SetConfig changes the settings that are given and leaves the others.
+	SetConfig(context.Context, *SetConfigRequest) (*SetConfigResponse, error)
 	mustEmbedUnimplementedVswitchServer()
 }
 
@@ -572,6 +693,15 @@ func (UnimplementedVswitchServer) Set(context.Context, *SetRequest) (*SetRespons
 }
 func (UnimplementedVswitchServer) Get(context.Context, *GetRequest) (*GetResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Get not implemented")
+}
+func (UnimplementedVswitchServer) ModPort(context.Context, *ModPortRequest) (*ModPortResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ModPort not implemented")
+}
+func (UnimplementedVswitchServer) SetController(context.Context, *SetControllerRequest) (*SetControllerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetController not implemented")
+}
+func (UnimplementedVswitchServer) GetController(context.Context, *GetControllerRequest) (*GetControllerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetController not implemented")
 }
 func (UnimplementedVswitchServer) Show(context.Context, *ShowRequest) (*ShowResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Show not implemented")
@@ -632,6 +762,18 @@ func (UnimplementedVswitchServer) ControllerStatus(context.Context, *ControllerS
 }
 func (UnimplementedVswitchServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedVswitchServer) FlowMod(context.Context, *FlowModRequest) (*FlowModResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FlowMod not implemented")
+}
+func (UnimplementedVswitchServer) DumpFlowSpecs(context.Context, *DumpFlowSpecsRequest) (*DumpFlowSpecsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DumpFlowSpecs not implemented")
+}
+func (UnimplementedVswitchServer) GetConfig(context.Context, *GetConfigRequest) (*GetConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetConfig not implemented")
+}
+func (UnimplementedVswitchServer) SetConfig(context.Context, *SetConfigRequest) (*SetConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetConfig not implemented")
 }
 func (UnimplementedVswitchServer) mustEmbedUnimplementedVswitchServer() {}
 func (UnimplementedVswitchServer) testEmbeddedByValue()                 {}
@@ -812,6 +954,60 @@ func _Vswitch_Get_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(VswitchServer).Get(ctx, req.(*GetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_ModPort_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ModPortRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).ModPort(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_ModPort_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).ModPort(ctx, req.(*ModPortRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_SetController_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetControllerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).SetController(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_SetController_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).SetController(ctx, req.(*SetControllerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_GetController_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetControllerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).GetController(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_GetController_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).GetController(ctx, req.(*GetControllerRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1158,6 +1354,78 @@ func _Vswitch_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Vswitch_WatchServer = grpc.ServerStreamingServer[WatchEvent]
 
+func _Vswitch_FlowMod_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FlowModRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).FlowMod(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_FlowMod_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).FlowMod(ctx, req.(*FlowModRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_DumpFlowSpecs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DumpFlowSpecsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).DumpFlowSpecs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_DumpFlowSpecs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).DumpFlowSpecs(ctx, req.(*DumpFlowSpecsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_GetConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).GetConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_GetConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).GetConfig(ctx, req.(*GetConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Vswitch_SetConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).SetConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_SetConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).SetConfig(ctx, req.(*SetConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Vswitch_ServiceDesc is the grpc.ServiceDesc for Vswitch service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1200,6 +1468,18 @@ var Vswitch_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Get",
 			Handler:    _Vswitch_Get_Handler,
+		},
+		{
+			MethodName: "ModPort",
+			Handler:    _Vswitch_ModPort_Handler,
+		},
+		{
+			MethodName: "SetController",
+			Handler:    _Vswitch_SetController_Handler,
+		},
+		{
+			MethodName: "GetController",
+			Handler:    _Vswitch_GetController_Handler,
 		},
 		{
 			MethodName: "Show",
@@ -1272,6 +1552,22 @@ var Vswitch_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ControllerStatus",
 			Handler:    _Vswitch_ControllerStatus_Handler,
+		},
+		{
+			MethodName: "FlowMod",
+			Handler:    _Vswitch_FlowMod_Handler,
+		},
+		{
+			MethodName: "DumpFlowSpecs",
+			Handler:    _Vswitch_DumpFlowSpecs_Handler,
+		},
+		{
+			MethodName: "GetConfig",
+			Handler:    _Vswitch_GetConfig_Handler,
+		},
+		{
+			MethodName: "SetConfig",
+			Handler:    _Vswitch_SetConfig_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
