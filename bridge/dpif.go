@@ -88,6 +88,14 @@ func formatDPActions(acts []datapath.Action, byDP map[uint32]*port) string {
 				f = "dst"
 			}
 			parts = append(parts, fmt.Sprintf("set(eth(%s=%s))", f, macString(m)))
+		case datapath.ActTunnelPush:
+			out := fmt.Sprint(a.Port)
+			if p := byDP[a.Port]; p != nil {
+				out = p.cfg.Name
+			}
+			parts = append(parts, fmt.Sprintf("tnl_push(header=%d,out=%s)", a.Arg, out))
+		case datapath.ActTunnelPop:
+			parts = append(parts, fmt.Sprintf("tnl_pop(udp_port=%d,recirc_port=%d)", uint16(a.Arg), a.Port))
 		case datapath.ActUserspace:
 			parts = append(parts, fmt.Sprintf("userspace(controller,cookie=%d)", a.Arg))
 		default:
