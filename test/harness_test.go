@@ -150,6 +150,7 @@ type Daemon struct {
 	Sock     string
 	PMDCores string
 	Extra    []string // more flags
+	NS       string   // network namespace to run in ("" for the test's)
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -215,6 +216,9 @@ func (d *Daemon) Start() {
 	}
 	fmt.Fprintf(lf, "=== %s %s\n", vswitchdBin, strings.Join(d.args(), " "))
 	cmd := exec.Command(vswitchdBin, d.args()...)
+	if d.NS != "" { // ip netns exec execs vswitchd in place: same pid
+		cmd = exec.Command("ip", append([]string{"netns", "exec", d.NS, vswitchdBin}, d.args()...)...)
+	}
 	cmd.Stdout = lf
 	cmd.Stderr = lf
 	if err := cmd.Start(); err != nil {
