@@ -19,6 +19,7 @@ import (
 	"vswitch/bridge"
 	"vswitch/datapath"
 	pb "vswitch/proto/vswitch/v1"
+	"vswitch/vxlan"
 )
 
 // switchAPI is the part of *bridge.Switch the service uses. It exists so the
@@ -652,21 +653,25 @@ func (s *service) PmdStats(context.Context, *pb.PmdStatsRequest) (*pb.PmdStatsRe
 	resp := &pb.PmdStatsResponse{Pmds: make([]*pb.PmdStats, 0, len(stats))}
 	for _, st := range stats {
 		resp.Pmds = append(resp.Pmds, &pb.PmdStats{
-			Id:            int32(st.ID),
-			Core:          int32(st.Core),
-			Packets:       st.Packets,
-			EmcHits:       st.EMCHits,
-			MegaflowHits:  st.MegaflowHits,
-			Upcalls:       st.Upcalls,
-			UpcallsLost:   st.UpcallsLost,
-			Revalidations: st.Revalidations,
-			Malformed:     st.Malformed,
-			TxDropped:     st.TxDropped,
-			Iterations:    st.Iterations,
-			Parks:         st.Parks,
-			BusyNanos:     st.BusyNanos,
-			Megaflows:     st.Megaflows,
-			Expired:       st.Expired,
+			Id:             int32(st.ID),
+			Core:           int32(st.Core),
+			Packets:        st.Packets,
+			EmcHits:        st.EMCHits,
+			MegaflowHits:   st.MegaflowHits,
+			Upcalls:        st.Upcalls,
+			UpcallsLost:    st.UpcallsLost,
+			Revalidations:  st.Revalidations,
+			Malformed:      st.Malformed,
+			TxDropped:      st.TxDropped,
+			Iterations:     st.Iterations,
+			Parks:          st.Parks,
+			BusyNanos:      st.BusyNanos,
+			Megaflows:      st.Megaflows,
+			Expired:        st.Expired,
+			TunnelPushes:   st.TunnelPushes,
+			TunnelPops:     st.TunnelPops,
+			TunnelMtuDrops: st.TunnelMTUDrops,
+			TunnelDrops:    tunnelDrops(&st),
 		})
 	}
 	return resp, nil
@@ -675,4 +680,23 @@ func (s *service) PmdStats(context.Context, *pb.PmdStatsRequest) (*pb.PmdStatsRe
 func (s *service) PmdStatsClear(context.Context, *pb.PmdStatsClearRequest) (*pb.PmdStatsClearResponse, error) {
 	s.sw.ClearPMDStats()
 	return &pb.PmdStatsClearResponse{}, nil
+}
+
+// tunnelDrops names a PMD's nonzero decapsulation drops by reason.
+func tunnelDrops(st *datapath.PMDStats) map[string]uint64 {
+	var m map[string]uint64
+	for r, n := range st.TunnelDrops {
+		if n == 0 {
+			continue
+		}
+		if m == nil {
+			m = map[string]uint64{}
+		}
+		name := "nested_or_full"
+		if r < int(vxlan.NumDropReasons) {
+			name = vxlan.DropReason(r).String()
+		}
+		m[name] = n
+	}
+	return m
 }

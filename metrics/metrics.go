@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"vswitch/bridge"
+	"vswitch/vxlan"
 )
 
 // collector reads the switch at scrape time.
@@ -103,6 +104,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.pmdLost, p.UpcallsLost, append(l, "upcall_limit")...)
 		counter(c.pmdLost, p.Malformed, append(l, "malformed")...)
 		counter(c.pmdLost, p.TxDropped, append(l, "no_port")...)
+		counter(c.pmdLost, p.TunnelMTUDrops, append(l, "tunnel_mtu")...)
+		for r, n := range p.TunnelDrops {
+			name := "tunnel_nested_or_full"
+			if r < int(vxlan.NumDropReasons) {
+				name = "tunnel_" + vxlan.DropReason(r).String()
+			}
+			if r != int(vxlan.DropNone) {
+				counter(c.pmdLost, n, append(l, name)...)
+			}
+		}
 		counter(c.pmdRevalidations, p.Revalidations, l...)
 		ch <- prometheus.MustNewConstMetric(c.pmdBusy, prometheus.CounterValue, time.Duration(p.BusyNanos).Seconds(), l...)
 		counter(c.pmdIdle, p.Iterations, append(l, "iterations")...)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestVXLANKernelInterop joins a namespace host on vswitch's br-int to a
@@ -63,6 +64,18 @@ func TestVXLANKernelInterop(t *testing.T) {
 		t.Fatalf("tcpdump saw %d VXLAN frames (vni 100), %d from vswitch; first lines:\n%s", vx, fromUs, strings.Join(lines[:min(len(lines), 10)], "\n"))
 	}
 	t.Logf("underlay capture: %d VXLAN frames with VNI 100, %d of them encapsulated by vswitch", vx, fromUs)
-	pmd, _ := d.PMDCounters()
-	t.Logf("PMD counters: %v", pmd)
+
+	// Corrupt and truncated VXLAN on the underlay: dropped and counted.
+	remote.MustExec(nettoolBin, "udpsend", "-to", o+".1:4789", "-payload", "AAAAAAAAAAAAAAAAAAAAAAAA", "-n", "5")
+	remote.MustExec(nettoolBin, "udpsend", "-to", o+".1:4789", "-payload", "A", "-n", "3")
+	var stats string
+	waitFor(5*time.Second, func() bool {
+		stats = d.Vsctl("pmd-stats-show")
+		return strings.Contains(stats, "tunnel drops bad_flags: 5") && strings.Contains(stats, "tunnel drops truncated: 3")
+	})
+	if !strings.Contains(stats, "tunnel drops bad_flags: 5") || !strings.Contains(stats, "tunnel drops truncated: 3") {
+		t.Fatalf("corrupt VXLAN not counted:\n%s", stats)
+	}
+	pingOK(t, h1, rv.IP)
+	t.Logf("pmd-stats-show after 5 corrupt and 3 truncated VXLAN packets:\n%s", stats)
 }

@@ -238,6 +238,14 @@ func formatPMDStats(w io.Writer, pmds []*pb.PmdStats) {
 		fmt.Fprintf(w, "  busy time: %.3f ms\n", float64(p.GetBusyNanos())/1e6)
 		fmt.Fprintf(w, "  avg. busy ns per packet: %.1f\n", perPacket)
 		fmt.Fprintf(w, "  parks: %d\n", p.GetParks())
+		if p.GetTunnelPushes()+p.GetTunnelPops()+p.GetTunnelMtuDrops() > 0 || len(p.GetTunnelDrops()) > 0 {
+			fmt.Fprintf(w, "  tunnel encaps: %d\n", p.GetTunnelPushes())
+			fmt.Fprintf(w, "  tunnel decaps: %d\n", p.GetTunnelPops())
+			fmt.Fprintf(w, "  tunnel mtu drops: %d\n", p.GetTunnelMtuDrops())
+			for _, r := range slices.Sorted(maps.Keys(p.GetTunnelDrops())) {
+				fmt.Fprintf(w, "  tunnel drops %s: %d\n", r, p.GetTunnelDrops()[r])
+			}
+		}
 	}
 }
 

@@ -4072,9 +4072,16 @@ type PmdStats struct {
 	// megaflows installed now (a gauge, not reset by clear).
 	Megaflows uint64 `protobuf:"varint,14,opt,name=megaflows,proto3" json:"megaflows,omitempty"`
 	// expired megaflows were removed idle.
-	Expired       uint64 `protobuf:"varint,15,opt,name=expired,proto3" json:"expired,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Expired uint64 `protobuf:"varint,15,opt,name=expired,proto3" json:"expired,omitempty"`
+	// Tunnels: encapsulations, decapsulations, encapsulated packets too big
+	// for the underlay MTU, and packets decapsulation dropped by reason
+	// (truncated, bad_flags, bad_udp_checksum, ...).
+	TunnelPushes   uint64            `protobuf:"varint,16,opt,name=tunnel_pushes,json=tunnelPushes,proto3" json:"tunnel_pushes,omitempty"`
+	TunnelPops     uint64            `protobuf:"varint,17,opt,name=tunnel_pops,json=tunnelPops,proto3" json:"tunnel_pops,omitempty"`
+	TunnelMtuDrops uint64            `protobuf:"varint,18,opt,name=tunnel_mtu_drops,json=tunnelMtuDrops,proto3" json:"tunnel_mtu_drops,omitempty"`
+	TunnelDrops    map[string]uint64 `protobuf:"bytes,19,rep,name=tunnel_drops,json=tunnelDrops,proto3" json:"tunnel_drops,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PmdStats) Reset() {
@@ -4210,6 +4217,34 @@ func (x *PmdStats) GetExpired() uint64 {
 		return x.Expired
 	}
 	return 0
+}
+
+func (x *PmdStats) GetTunnelPushes() uint64 {
+	if x != nil {
+		return x.TunnelPushes
+	}
+	return 0
+}
+
+func (x *PmdStats) GetTunnelPops() uint64 {
+	if x != nil {
+		return x.TunnelPops
+	}
+	return 0
+}
+
+func (x *PmdStats) GetTunnelMtuDrops() uint64 {
+	if x != nil {
+		return x.TunnelMtuDrops
+	}
+	return 0
+}
+
+func (x *PmdStats) GetTunnelDrops() map[string]uint64 {
+	if x != nil {
+		return x.TunnelDrops
+	}
+	return nil
 }
 
 type PmdStatsClearRequest struct {
@@ -8418,7 +8453,7 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x03age\x18\a \x01(\v2\x19.google.protobuf.DurationR\x03age\"\x11\n" +
 	"\x0fPmdStatsRequest\"<\n" +
 	"\x10PmdStatsResponse\x12(\n" +
-	"\x04pmds\x18\x01 \x03(\v2\x14.vswitch.v1.PmdStatsR\x04pmds\"\xb5\x03\n" +
+	"\x04pmds\x18\x01 \x03(\v2\x14.vswitch.v1.PmdStatsR\x04pmds\"\xaf\x05\n" +
 	"\bPmdStats\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x12\n" +
 	"\x04core\x18\x02 \x01(\x05R\x04core\x12\x18\n" +
@@ -8439,7 +8474,15 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\n" +
 	"busy_nanos\x18\r \x01(\x04R\tbusyNanos\x12\x1c\n" +
 	"\tmegaflows\x18\x0e \x01(\x04R\tmegaflows\x12\x18\n" +
-	"\aexpired\x18\x0f \x01(\x04R\aexpired\"\x16\n" +
+	"\aexpired\x18\x0f \x01(\x04R\aexpired\x12#\n" +
+	"\rtunnel_pushes\x18\x10 \x01(\x04R\ftunnelPushes\x12\x1f\n" +
+	"\vtunnel_pops\x18\x11 \x01(\x04R\n" +
+	"tunnelPops\x12(\n" +
+	"\x10tunnel_mtu_drops\x18\x12 \x01(\x04R\x0etunnelMtuDrops\x12H\n" +
+	"\ftunnel_drops\x18\x13 \x03(\v2%.vswitch.v1.PmdStats.TunnelDropsEntryR\vtunnelDrops\x1a>\n" +
+	"\x10TunnelDropsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x16\n" +
 	"\x14PmdStatsClearRequest\"\x17\n" +
 	"\x15PmdStatsClearResponse\"\xaf\x01\n" +
 	"\x11ControllerRequest\x123\n" +
@@ -8948,7 +8991,7 @@ func file_vswitch_v1_vswitch_proto_rawDescGZIP() []byte {
 }
 
 var file_vswitch_v1_vswitch_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 119)
+var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 120)
 var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(PacketInReason)(0),               // 0: vswitch.v1.PacketInReason
 	(FlowRemovedReason)(0),            // 1: vswitch.v1.FlowRemovedReason
@@ -9078,7 +9121,8 @@ var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	nil,                               // 125: vswitch.v1.PortSpec.ExternalIdsEntry
 	nil,                               // 126: vswitch.v1.Port.OptionsEntry
 	nil,                               // 127: vswitch.v1.Port.StatusEntry
-	(*durationpb.Duration)(nil),       // 128: google.protobuf.Duration
+	nil,                               // 128: vswitch.v1.PmdStats.TunnelDropsEntry
+	(*durationpb.Duration)(nil),       // 129: google.protobuf.Duration
 }
 var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
 	124, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
@@ -9091,163 +9135,164 @@ var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
 	33,  // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
 	127, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
 	36,  // 9: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
-	128, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
+	129, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
 	51,  // 11: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
-	128, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
+	129, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
 	32,  // 13: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
 	56,  // 14: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
 	61,  // 15: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
 	64,  // 16: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
 	67,  // 17: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
-	128, // 18: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
-	128, // 19: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
+	129, // 18: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
+	129, // 19: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
 	70,  // 20: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
-	74,  // 21: vswitch.v1.ControllerRequest.hello:type_name -> vswitch.v1.ControllerHello
-	75,  // 22: vswitch.v1.ControllerRequest.packet_out:type_name -> vswitch.v1.PacketOut
-	76,  // 23: vswitch.v1.ControllerRequest.echo:type_name -> vswitch.v1.Echo
-	78,  // 24: vswitch.v1.ControllerEvent.ready:type_name -> vswitch.v1.ControllerReady
-	79,  // 25: vswitch.v1.ControllerEvent.packet_in:type_name -> vswitch.v1.PacketIn
-	80,  // 26: vswitch.v1.ControllerEvent.flow_removed:type_name -> vswitch.v1.FlowRemoved
-	81,  // 27: vswitch.v1.ControllerEvent.port_status:type_name -> vswitch.v1.PortStatus
-	76,  // 28: vswitch.v1.ControllerEvent.echo_reply:type_name -> vswitch.v1.Echo
-	82,  // 29: vswitch.v1.ControllerEvent.packet_out_result:type_name -> vswitch.v1.PacketOutResult
-	81,  // 30: vswitch.v1.ControllerReady.ports:type_name -> vswitch.v1.PortStatus
-	0,   // 31: vswitch.v1.PacketIn.reason:type_name -> vswitch.v1.PacketInReason
-	1,   // 32: vswitch.v1.FlowRemoved.reason:type_name -> vswitch.v1.FlowRemovedReason
-	128, // 33: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
-	2,   // 34: vswitch.v1.PortStatus.reason:type_name -> vswitch.v1.PortStatusReason
-	85,  // 35: vswitch.v1.ControllerStatusResponse.controllers:type_name -> vswitch.v1.ControllerInfo
-	128, // 36: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
-	3,   // 37: vswitch.v1.WatchEvent.kind:type_name -> vswitch.v1.WatchEventKind
-	4,   // 38: vswitch.v1.FlowModRequest.command:type_name -> vswitch.v1.FlowModCommand
-	90,  // 39: vswitch.v1.FlowModRequest.flows:type_name -> vswitch.v1.FlowSpec
-	91,  // 40: vswitch.v1.FlowSpec.match:type_name -> vswitch.v1.FlowMatch
-	93,  // 41: vswitch.v1.FlowSpec.actions:type_name -> vswitch.v1.FlowAction
-	5,   // 42: vswitch.v1.FlowMatch.ip_frag:type_name -> vswitch.v1.IpFrag
-	92,  // 43: vswitch.v1.FlowMatch.regs:type_name -> vswitch.v1.RegMatch
-	95,  // 44: vswitch.v1.FlowAction.output:type_name -> vswitch.v1.OutputAction
-	94,  // 45: vswitch.v1.FlowAction.normal:type_name -> vswitch.v1.NoArgs
-	94,  // 46: vswitch.v1.FlowAction.flood:type_name -> vswitch.v1.NoArgs
-	94,  // 47: vswitch.v1.FlowAction.all:type_name -> vswitch.v1.NoArgs
-	94,  // 48: vswitch.v1.FlowAction.local:type_name -> vswitch.v1.NoArgs
-	94,  // 49: vswitch.v1.FlowAction.in_port:type_name -> vswitch.v1.NoArgs
-	96,  // 50: vswitch.v1.FlowAction.controller:type_name -> vswitch.v1.ControllerAction
-	94,  // 51: vswitch.v1.FlowAction.drop:type_name -> vswitch.v1.NoArgs
-	97,  // 52: vswitch.v1.FlowAction.mod_vlan_vid:type_name -> vswitch.v1.VlanVidAction
-	98,  // 53: vswitch.v1.FlowAction.mod_vlan_pcp:type_name -> vswitch.v1.VlanPcpAction
-	94,  // 54: vswitch.v1.FlowAction.strip_vlan:type_name -> vswitch.v1.NoArgs
-	94,  // 55: vswitch.v1.FlowAction.pop_vlan:type_name -> vswitch.v1.NoArgs
-	99,  // 56: vswitch.v1.FlowAction.push_vlan:type_name -> vswitch.v1.PushVlanAction
-	100, // 57: vswitch.v1.FlowAction.mod_dl_src:type_name -> vswitch.v1.MacAction
-	100, // 58: vswitch.v1.FlowAction.mod_dl_dst:type_name -> vswitch.v1.MacAction
-	104, // 59: vswitch.v1.FlowAction.resubmit:type_name -> vswitch.v1.ResubmitAction
-	103, // 60: vswitch.v1.FlowAction.goto_table:type_name -> vswitch.v1.TableAction
-	101, // 61: vswitch.v1.FlowAction.mod_nw_src:type_name -> vswitch.v1.Ipv4Action
-	101, // 62: vswitch.v1.FlowAction.mod_nw_dst:type_name -> vswitch.v1.Ipv4Action
-	102, // 63: vswitch.v1.FlowAction.mod_nw_tos:type_name -> vswitch.v1.ValueAction
-	102, // 64: vswitch.v1.FlowAction.mod_nw_ecn:type_name -> vswitch.v1.ValueAction
-	102, // 65: vswitch.v1.FlowAction.mod_nw_ttl:type_name -> vswitch.v1.ValueAction
-	102, // 66: vswitch.v1.FlowAction.mod_tp_src:type_name -> vswitch.v1.ValueAction
-	102, // 67: vswitch.v1.FlowAction.mod_tp_dst:type_name -> vswitch.v1.ValueAction
-	94,  // 68: vswitch.v1.FlowAction.dec_ttl:type_name -> vswitch.v1.NoArgs
-	105, // 69: vswitch.v1.FlowAction.set_field:type_name -> vswitch.v1.SetFieldAction
-	106, // 70: vswitch.v1.FlowAction.load:type_name -> vswitch.v1.LoadAction
-	107, // 71: vswitch.v1.FlowAction.move:type_name -> vswitch.v1.MoveAction
-	108, // 72: vswitch.v1.FlowAction.write_metadata:type_name -> vswitch.v1.WriteMetadataAction
-	102, // 73: vswitch.v1.FlowAction.set_tunnel:type_name -> vswitch.v1.ValueAction
-	102, // 74: vswitch.v1.FlowAction.set_tunnel64:type_name -> vswitch.v1.ValueAction
-	0,   // 75: vswitch.v1.ControllerAction.reason:type_name -> vswitch.v1.PacketInReason
-	6,   // 76: vswitch.v1.SetFieldAction.field:type_name -> vswitch.v1.OfField
-	6,   // 77: vswitch.v1.LoadAction.field:type_name -> vswitch.v1.OfField
-	6,   // 78: vswitch.v1.MoveAction.src:type_name -> vswitch.v1.OfField
-	6,   // 79: vswitch.v1.MoveAction.dst:type_name -> vswitch.v1.OfField
-	90,  // 80: vswitch.v1.DumpFlowSpecsRequest.filter:type_name -> vswitch.v1.FlowSpec
-	90,  // 81: vswitch.v1.FlowSpecStats.spec:type_name -> vswitch.v1.FlowSpec
-	128, // 82: vswitch.v1.FlowSpecStats.duration:type_name -> google.protobuf.Duration
-	110, // 83: vswitch.v1.DumpFlowSpecsResponse.flows:type_name -> vswitch.v1.FlowSpecStats
-	7,   // 84: vswitch.v1.BridgeConfig.fail_mode:type_name -> vswitch.v1.FailMode
-	112, // 85: vswitch.v1.GetConfigResponse.global:type_name -> vswitch.v1.GlobalConfig
-	113, // 86: vswitch.v1.GetConfigResponse.bridge_config:type_name -> vswitch.v1.BridgeConfig
-	112, // 87: vswitch.v1.SetConfigRequest.global:type_name -> vswitch.v1.GlobalConfig
-	113, // 88: vswitch.v1.SetConfigRequest.bridge_config:type_name -> vswitch.v1.BridgeConfig
-	8,   // 89: vswitch.v1.ModPortRequest.action:type_name -> vswitch.v1.PortAction
-	9,   // 90: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
-	11,  // 91: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
-	13,  // 92: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
-	16,  // 93: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
-	18,  // 94: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
-	20,  // 95: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
-	22,  // 96: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
-	25,  // 97: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
-	27,  // 98: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
-	118, // 99: vswitch.v1.Vswitch.ModPort:input_type -> vswitch.v1.ModPortRequest
-	120, // 100: vswitch.v1.Vswitch.SetController:input_type -> vswitch.v1.SetControllerRequest
-	122, // 101: vswitch.v1.Vswitch.GetController:input_type -> vswitch.v1.GetControllerRequest
-	29,  // 102: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
-	34,  // 103: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
-	37,  // 104: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
-	39,  // 105: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
-	41,  // 106: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
-	43,  // 107: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
-	45,  // 108: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
-	47,  // 109: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
-	49,  // 110: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
-	52,  // 111: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
-	54,  // 112: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
-	57,  // 113: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
-	59,  // 114: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
-	62,  // 115: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
-	65,  // 116: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
-	68,  // 117: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
-	71,  // 118: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
-	73,  // 119: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
-	83,  // 120: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
-	86,  // 121: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
-	88,  // 122: vswitch.v1.Vswitch.FlowMod:input_type -> vswitch.v1.FlowModRequest
-	109, // 123: vswitch.v1.Vswitch.DumpFlowSpecs:input_type -> vswitch.v1.DumpFlowSpecsRequest
-	114, // 124: vswitch.v1.Vswitch.GetConfig:input_type -> vswitch.v1.GetConfigRequest
-	116, // 125: vswitch.v1.Vswitch.SetConfig:input_type -> vswitch.v1.SetConfigRequest
-	10,  // 126: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
-	12,  // 127: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
-	14,  // 128: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
-	17,  // 129: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
-	19,  // 130: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
-	21,  // 131: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
-	23,  // 132: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
-	26,  // 133: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
-	28,  // 134: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
-	119, // 135: vswitch.v1.Vswitch.ModPort:output_type -> vswitch.v1.ModPortResponse
-	121, // 136: vswitch.v1.Vswitch.SetController:output_type -> vswitch.v1.SetControllerResponse
-	123, // 137: vswitch.v1.Vswitch.GetController:output_type -> vswitch.v1.GetControllerResponse
-	30,  // 138: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
-	35,  // 139: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
-	38,  // 140: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
-	40,  // 141: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
-	42,  // 142: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
-	44,  // 143: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
-	46,  // 144: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
-	48,  // 145: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
-	50,  // 146: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
-	53,  // 147: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
-	55,  // 148: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
-	58,  // 149: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
-	60,  // 150: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
-	63,  // 151: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
-	66,  // 152: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
-	69,  // 153: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
-	72,  // 154: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
-	77,  // 155: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
-	84,  // 156: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
-	87,  // 157: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
-	89,  // 158: vswitch.v1.Vswitch.FlowMod:output_type -> vswitch.v1.FlowModResponse
-	111, // 159: vswitch.v1.Vswitch.DumpFlowSpecs:output_type -> vswitch.v1.DumpFlowSpecsResponse
-	115, // 160: vswitch.v1.Vswitch.GetConfig:output_type -> vswitch.v1.GetConfigResponse
-	117, // 161: vswitch.v1.Vswitch.SetConfig:output_type -> vswitch.v1.SetConfigResponse
-	126, // [126:162] is the sub-list for method output_type
-	90,  // [90:126] is the sub-list for method input_type
-	90,  // [90:90] is the sub-list for extension type_name
-	90,  // [90:90] is the sub-list for extension extendee
-	0,   // [0:90] is the sub-list for field type_name
+	128, // 21: vswitch.v1.PmdStats.tunnel_drops:type_name -> vswitch.v1.PmdStats.TunnelDropsEntry
+	74,  // 22: vswitch.v1.ControllerRequest.hello:type_name -> vswitch.v1.ControllerHello
+	75,  // 23: vswitch.v1.ControllerRequest.packet_out:type_name -> vswitch.v1.PacketOut
+	76,  // 24: vswitch.v1.ControllerRequest.echo:type_name -> vswitch.v1.Echo
+	78,  // 25: vswitch.v1.ControllerEvent.ready:type_name -> vswitch.v1.ControllerReady
+	79,  // 26: vswitch.v1.ControllerEvent.packet_in:type_name -> vswitch.v1.PacketIn
+	80,  // 27: vswitch.v1.ControllerEvent.flow_removed:type_name -> vswitch.v1.FlowRemoved
+	81,  // 28: vswitch.v1.ControllerEvent.port_status:type_name -> vswitch.v1.PortStatus
+	76,  // 29: vswitch.v1.ControllerEvent.echo_reply:type_name -> vswitch.v1.Echo
+	82,  // 30: vswitch.v1.ControllerEvent.packet_out_result:type_name -> vswitch.v1.PacketOutResult
+	81,  // 31: vswitch.v1.ControllerReady.ports:type_name -> vswitch.v1.PortStatus
+	0,   // 32: vswitch.v1.PacketIn.reason:type_name -> vswitch.v1.PacketInReason
+	1,   // 33: vswitch.v1.FlowRemoved.reason:type_name -> vswitch.v1.FlowRemovedReason
+	129, // 34: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
+	2,   // 35: vswitch.v1.PortStatus.reason:type_name -> vswitch.v1.PortStatusReason
+	85,  // 36: vswitch.v1.ControllerStatusResponse.controllers:type_name -> vswitch.v1.ControllerInfo
+	129, // 37: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
+	3,   // 38: vswitch.v1.WatchEvent.kind:type_name -> vswitch.v1.WatchEventKind
+	4,   // 39: vswitch.v1.FlowModRequest.command:type_name -> vswitch.v1.FlowModCommand
+	90,  // 40: vswitch.v1.FlowModRequest.flows:type_name -> vswitch.v1.FlowSpec
+	91,  // 41: vswitch.v1.FlowSpec.match:type_name -> vswitch.v1.FlowMatch
+	93,  // 42: vswitch.v1.FlowSpec.actions:type_name -> vswitch.v1.FlowAction
+	5,   // 43: vswitch.v1.FlowMatch.ip_frag:type_name -> vswitch.v1.IpFrag
+	92,  // 44: vswitch.v1.FlowMatch.regs:type_name -> vswitch.v1.RegMatch
+	95,  // 45: vswitch.v1.FlowAction.output:type_name -> vswitch.v1.OutputAction
+	94,  // 46: vswitch.v1.FlowAction.normal:type_name -> vswitch.v1.NoArgs
+	94,  // 47: vswitch.v1.FlowAction.flood:type_name -> vswitch.v1.NoArgs
+	94,  // 48: vswitch.v1.FlowAction.all:type_name -> vswitch.v1.NoArgs
+	94,  // 49: vswitch.v1.FlowAction.local:type_name -> vswitch.v1.NoArgs
+	94,  // 50: vswitch.v1.FlowAction.in_port:type_name -> vswitch.v1.NoArgs
+	96,  // 51: vswitch.v1.FlowAction.controller:type_name -> vswitch.v1.ControllerAction
+	94,  // 52: vswitch.v1.FlowAction.drop:type_name -> vswitch.v1.NoArgs
+	97,  // 53: vswitch.v1.FlowAction.mod_vlan_vid:type_name -> vswitch.v1.VlanVidAction
+	98,  // 54: vswitch.v1.FlowAction.mod_vlan_pcp:type_name -> vswitch.v1.VlanPcpAction
+	94,  // 55: vswitch.v1.FlowAction.strip_vlan:type_name -> vswitch.v1.NoArgs
+	94,  // 56: vswitch.v1.FlowAction.pop_vlan:type_name -> vswitch.v1.NoArgs
+	99,  // 57: vswitch.v1.FlowAction.push_vlan:type_name -> vswitch.v1.PushVlanAction
+	100, // 58: vswitch.v1.FlowAction.mod_dl_src:type_name -> vswitch.v1.MacAction
+	100, // 59: vswitch.v1.FlowAction.mod_dl_dst:type_name -> vswitch.v1.MacAction
+	104, // 60: vswitch.v1.FlowAction.resubmit:type_name -> vswitch.v1.ResubmitAction
+	103, // 61: vswitch.v1.FlowAction.goto_table:type_name -> vswitch.v1.TableAction
+	101, // 62: vswitch.v1.FlowAction.mod_nw_src:type_name -> vswitch.v1.Ipv4Action
+	101, // 63: vswitch.v1.FlowAction.mod_nw_dst:type_name -> vswitch.v1.Ipv4Action
+	102, // 64: vswitch.v1.FlowAction.mod_nw_tos:type_name -> vswitch.v1.ValueAction
+	102, // 65: vswitch.v1.FlowAction.mod_nw_ecn:type_name -> vswitch.v1.ValueAction
+	102, // 66: vswitch.v1.FlowAction.mod_nw_ttl:type_name -> vswitch.v1.ValueAction
+	102, // 67: vswitch.v1.FlowAction.mod_tp_src:type_name -> vswitch.v1.ValueAction
+	102, // 68: vswitch.v1.FlowAction.mod_tp_dst:type_name -> vswitch.v1.ValueAction
+	94,  // 69: vswitch.v1.FlowAction.dec_ttl:type_name -> vswitch.v1.NoArgs
+	105, // 70: vswitch.v1.FlowAction.set_field:type_name -> vswitch.v1.SetFieldAction
+	106, // 71: vswitch.v1.FlowAction.load:type_name -> vswitch.v1.LoadAction
+	107, // 72: vswitch.v1.FlowAction.move:type_name -> vswitch.v1.MoveAction
+	108, // 73: vswitch.v1.FlowAction.write_metadata:type_name -> vswitch.v1.WriteMetadataAction
+	102, // 74: vswitch.v1.FlowAction.set_tunnel:type_name -> vswitch.v1.ValueAction
+	102, // 75: vswitch.v1.FlowAction.set_tunnel64:type_name -> vswitch.v1.ValueAction
+	0,   // 76: vswitch.v1.ControllerAction.reason:type_name -> vswitch.v1.PacketInReason
+	6,   // 77: vswitch.v1.SetFieldAction.field:type_name -> vswitch.v1.OfField
+	6,   // 78: vswitch.v1.LoadAction.field:type_name -> vswitch.v1.OfField
+	6,   // 79: vswitch.v1.MoveAction.src:type_name -> vswitch.v1.OfField
+	6,   // 80: vswitch.v1.MoveAction.dst:type_name -> vswitch.v1.OfField
+	90,  // 81: vswitch.v1.DumpFlowSpecsRequest.filter:type_name -> vswitch.v1.FlowSpec
+	90,  // 82: vswitch.v1.FlowSpecStats.spec:type_name -> vswitch.v1.FlowSpec
+	129, // 83: vswitch.v1.FlowSpecStats.duration:type_name -> google.protobuf.Duration
+	110, // 84: vswitch.v1.DumpFlowSpecsResponse.flows:type_name -> vswitch.v1.FlowSpecStats
+	7,   // 85: vswitch.v1.BridgeConfig.fail_mode:type_name -> vswitch.v1.FailMode
+	112, // 86: vswitch.v1.GetConfigResponse.global:type_name -> vswitch.v1.GlobalConfig
+	113, // 87: vswitch.v1.GetConfigResponse.bridge_config:type_name -> vswitch.v1.BridgeConfig
+	112, // 88: vswitch.v1.SetConfigRequest.global:type_name -> vswitch.v1.GlobalConfig
+	113, // 89: vswitch.v1.SetConfigRequest.bridge_config:type_name -> vswitch.v1.BridgeConfig
+	8,   // 90: vswitch.v1.ModPortRequest.action:type_name -> vswitch.v1.PortAction
+	9,   // 91: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
+	11,  // 92: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
+	13,  // 93: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
+	16,  // 94: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
+	18,  // 95: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
+	20,  // 96: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
+	22,  // 97: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
+	25,  // 98: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
+	27,  // 99: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
+	118, // 100: vswitch.v1.Vswitch.ModPort:input_type -> vswitch.v1.ModPortRequest
+	120, // 101: vswitch.v1.Vswitch.SetController:input_type -> vswitch.v1.SetControllerRequest
+	122, // 102: vswitch.v1.Vswitch.GetController:input_type -> vswitch.v1.GetControllerRequest
+	29,  // 103: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
+	34,  // 104: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
+	37,  // 105: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
+	39,  // 106: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
+	41,  // 107: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
+	43,  // 108: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
+	45,  // 109: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
+	47,  // 110: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
+	49,  // 111: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
+	52,  // 112: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
+	54,  // 113: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
+	57,  // 114: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
+	59,  // 115: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
+	62,  // 116: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
+	65,  // 117: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
+	68,  // 118: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
+	71,  // 119: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
+	73,  // 120: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
+	83,  // 121: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
+	86,  // 122: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
+	88,  // 123: vswitch.v1.Vswitch.FlowMod:input_type -> vswitch.v1.FlowModRequest
+	109, // 124: vswitch.v1.Vswitch.DumpFlowSpecs:input_type -> vswitch.v1.DumpFlowSpecsRequest
+	114, // 125: vswitch.v1.Vswitch.GetConfig:input_type -> vswitch.v1.GetConfigRequest
+	116, // 126: vswitch.v1.Vswitch.SetConfig:input_type -> vswitch.v1.SetConfigRequest
+	10,  // 127: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
+	12,  // 128: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
+	14,  // 129: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
+	17,  // 130: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
+	19,  // 131: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
+	21,  // 132: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
+	23,  // 133: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
+	26,  // 134: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
+	28,  // 135: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
+	119, // 136: vswitch.v1.Vswitch.ModPort:output_type -> vswitch.v1.ModPortResponse
+	121, // 137: vswitch.v1.Vswitch.SetController:output_type -> vswitch.v1.SetControllerResponse
+	123, // 138: vswitch.v1.Vswitch.GetController:output_type -> vswitch.v1.GetControllerResponse
+	30,  // 139: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
+	35,  // 140: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
+	38,  // 141: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
+	40,  // 142: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
+	42,  // 143: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
+	44,  // 144: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
+	46,  // 145: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
+	48,  // 146: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
+	50,  // 147: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
+	53,  // 148: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
+	55,  // 149: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
+	58,  // 150: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
+	60,  // 151: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
+	63,  // 152: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
+	66,  // 153: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
+	69,  // 154: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
+	72,  // 155: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
+	77,  // 156: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
+	84,  // 157: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
+	87,  // 158: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
+	89,  // 159: vswitch.v1.Vswitch.FlowMod:output_type -> vswitch.v1.FlowModResponse
+	111, // 160: vswitch.v1.Vswitch.DumpFlowSpecs:output_type -> vswitch.v1.DumpFlowSpecsResponse
+	115, // 161: vswitch.v1.Vswitch.GetConfig:output_type -> vswitch.v1.GetConfigResponse
+	117, // 162: vswitch.v1.Vswitch.SetConfig:output_type -> vswitch.v1.SetConfigResponse
+	127, // [127:163] is the sub-list for method output_type
+	91,  // [91:127] is the sub-list for method input_type
+	91,  // [91:91] is the sub-list for extension type_name
+	91,  // [91:91] is the sub-list for extension extendee
+	0,   // [0:91] is the sub-list for field type_name
 }
 
 func init() { file_vswitch_v1_vswitch_proto_init() }
@@ -9317,7 +9362,7 @@ func file_vswitch_v1_vswitch_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vswitch_v1_vswitch_proto_rawDesc), len(file_vswitch_v1_vswitch_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   119,
+			NumMessages:   120,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
