@@ -369,8 +369,16 @@ func (x *xlate) snoopARP(br *xbridge) {
 	for i := 0; i < 4; i++ {
 		x.wc.NwSrc[i] = 0xff
 	}
+	for i := 0; i < 4; i++ {
+		x.wc.NwDst[i] = 0xff
+	}
 	x.wc.ArpSha = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	spa := netip.AddrFrom4([4]byte(k.NwSrc[:4]))
+	// Only ARP addressed to one of this host's addresses: the overlay's
+	// own ARP crossing other bridges is none of the tunnels' business.
+	if _, local := xt.t.table.IsLocal(netip.AddrFrom4([4]byte(k.NwDst[:4]))); !local {
+		return
+	}
 	if (k.NwProto == 1 || k.NwProto == 2) && spa.IsValid() && !spa.IsUnspecified() && x.trace == nil {
 		if xt.t.resolver.Learn(spa, k.ArpSha, br.ifindex) {
 			xt.dp.Invalidate() // megaflows waiting for this neighbour
@@ -399,4 +407,44 @@ func (s *Switch) prober(t *tunnels) {
 			}
 		}
 	}
+}
+
+// TunnelPortView is one vxlan port as tnl/ports/show lists it.
+type TunnelPortView struct {
+	Bridge, Port, RemoteIP, LocalIP, Key, VPort string
+	DstPort                                     uint16
+}
+
+// TunnelShow returns the underlay routes, neighbours and tunnel ports.
+func (s *Switch) TunnelShow() ([]vxlan.Route, []vxlan.Neigh, []TunnelPortView) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tnl == nil {
+		return nil, nil, nil
+	}
+	var ports []TunnelPortView
+	for _, p := range s.sortedPorts() {
+		if p.cfg.Interface.Type != "vxlan" {
+			continue
+		}
+		o, err := vxlan.ParseOptions(p.cfg.Interface.Options)
+		if err != nil {
+			continue
+		}
+		v := TunnelPortView{Bridge: p.br.name, Port: p.cfg.Name, RemoteIP: "flow", Key: "flow", DstPort: o.DstPort}
+		if !o.RemoteFlow {
+			v.RemoteIP = o.RemoteIP.String()
+		}
+		if o.LocalIP.IsValid() {
+			v.LocalIP = o.LocalIP.String()
+		}
+		if !o.KeyFlow {
+			v.Key = fmt.Sprint(o.Key)
+		}
+		if vp := s.tnl.vports[o.DstPort]; vp != nil {
+			v.VPort = vp.dev.name
+		}
+		ports = append(ports, v)
+	}
+	return s.tnl.table.Routes(), s.tnl.resolver.Neighbours(), ports
 }

@@ -77,5 +77,24 @@ func TestVXLANKernelInterop(t *testing.T) {
 		t.Fatalf("corrupt VXLAN not counted:\n%s", stats)
 	}
 	pingOK(t, h1, rv.IP)
+	routes, arp, ports := d.Vsctl("tnl/route/show"), d.Vsctl("tnl/arp/show"), d.Vsctl("tnl/ports/show")
+	if !strings.Contains(routes, o+".0/24 dev "+brPhy) || !strings.Contains(arp, o+".2 ") ||
+		!strings.Contains(ports, "vxlan_sys_4789 (4789) ref_cnt=1") || !strings.Contains(ports, "remote_ip="+o+".2, key=100") {
+		t.Fatalf("tunnel tables:\n%s\n%s\n%s", routes, arp, ports)
+	}
+	t.Logf("tnl/route/show:\n%s\ntnl/arp/show:\n%s\ntnl/ports/show:\n%s", routes, arp, ports)
+
+	// Bad tunnel options: one-line errors, nothing stored.
+	before := stableShow(d.Vsctl("show"))
+	for _, opt := range []string{"options:remote_ip=300.1.1.1", "options:key=16777216", "options:dst_port=0", "options:remote_ip=flow-ish", "options:bogus=1"} {
+		r := d.VsctlErr("add-port", brInt, "vxbad", "--", "set", "Interface", "vxbad", "type=vxlan", "options:remote_ip=1.2.3.4", opt)
+		if r.Code == 0 || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+			t.Fatalf("add-port with %s: exit %d, stderr %q", opt, r.Code, r.Stderr)
+		}
+		t.Logf("%s: %s", opt, strings.TrimSpace(r.Stderr))
+	}
+	if after := stableShow(d.Vsctl("show")); after != before {
+		t.Fatalf("bad tunnel ports changed the configuration:\n%s", after)
+	}
 	t.Logf("pmd-stats-show after 5 corrupt and 3 truncated VXLAN packets:\n%s", stats)
 }

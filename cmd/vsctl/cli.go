@@ -60,6 +60,9 @@ var docs = map[string]cmdDoc{
 	"dpif/dump-flows": {"Print a bridge's installed megaflows", "vsctl dpif/dump-flows br0"},
 	"pmd-stats-show":  {"Print per-PMD packet, cache and upcall counters", "vsctl pmd-stats-show"},
 	"pmd-stats-clear": {"Zero the PMD counters", "vsctl pmd-stats-clear"},
+	"tnl/route/show":  {"Print the underlay routes tunnels use (read from the kernel)", "vsctl tnl/route/show"},
+	"tnl/arp/show":    {"Print the tunnel next hops' MAC addresses", "vsctl tnl/arp/show"},
+	"tnl/ports/show":  {"Print the tunnel ports and the UDP ports they listen on", "vsctl tnl/ports/show"},
 }
 
 // aliasOf maps ovs-appctl spellings to the command documented above.

@@ -215,6 +215,12 @@ func (x *executor) run(ctx context.Context, c *command) error {
 			x.numberInPort(ctx, a[0], r)
 		}
 		formatTrace(x.out, a[0], r)
+	case "tnl/route/show", "tnl/arp/show", "tnl/ports/show":
+		r, err := x.c.TunnelShow(ctx, &pb.TunnelShowRequest{})
+		if err != nil {
+			return err
+		}
+		formatTunnels(x.out, c.name, r)
 	case "pmd-rxq-show", "dpif-netdev/pmd-rxq-show":
 		r, err := x.c.PmdRxqs(ctx, &pb.PmdRxqsRequest{})
 		if err != nil {

@@ -452,3 +452,54 @@ func formatRxqs(w io.Writer, rxqs []*pb.Rxq) {
 		fmt.Fprintf(w, "  port: %-16s  queue-id: %2d (enabled)   pmd usage: NOT AVAIL\n", q.GetPort(), q.GetQueue())
 	}
 }
+
+// formatTunnels prints tnl/route/show, tnl/arp/show or tnl/ports/show in
+// the layout ovs-appctl uses.
+func formatTunnels(w io.Writer, what string, r *pb.TunnelShowResponse) {
+	switch what {
+	case "tnl/route/show":
+		fmt.Fprintln(w, "Route Table:")
+		for _, rt := range r.GetRoutes() {
+			line := fmt.Sprintf("System: %s dev %s", rt.GetPrefix(), rt.GetDev())
+			if rt.GetGateway() != "" {
+				line += " GW " + rt.GetGateway()
+			}
+			if rt.GetSrc() != "" {
+				line += " SRC " + rt.GetSrc()
+			}
+			if rt.GetType() != "" && rt.GetType() != "unicast" {
+				line += " " + rt.GetType()
+			}
+			fmt.Fprintln(w, line)
+		}
+	case "tnl/arp/show":
+		fmt.Fprintf(w, "%-40s %-19s %-16s %s\n", "IP", "MAC", "Dev", "Source")
+		fmt.Fprintln(w, strings.Repeat("=", 86))
+		for _, n := range r.GetNeighbours() {
+			src := "kernel (" + n.GetState() + ")"
+			if n.GetLearned() {
+				src = "learned"
+			}
+			fmt.Fprintf(w, "%-40s %-19s %-16s %s\n", n.GetIp(), n.GetMac(), n.GetDev(), src)
+		}
+	case "tnl/ports/show":
+		fmt.Fprintln(w, "Listening ports:")
+		refs := map[string]int{}
+		udp := map[string]uint32{}
+		for _, p := range r.GetPorts() {
+			refs[p.GetVport()]++
+			udp[p.GetVport()] = p.GetDstPort()
+		}
+		for _, vp := range slices.Sorted(maps.Keys(refs)) {
+			fmt.Fprintf(w, "%s (%d) ref_cnt=%d\n", vp, udp[vp], refs[vp])
+		}
+		fmt.Fprintln(w, "Tunnel ports:")
+		for _, p := range r.GetPorts() {
+			line := fmt.Sprintf("%s: bridge %s, remote_ip=%s, key=%s, dst_port=%d", p.GetPort(), p.GetBridge(), p.GetRemoteIp(), p.GetKey(), p.GetDstPort())
+			if p.GetLocalIp() != "" {
+				line += ", local_ip=" + p.GetLocalIp()
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+}

@@ -141,6 +141,11 @@ var commands = map[string]cmdSpec{
 	"dpif-netdev/pmd-stats-show":  {0, 0, "dpif-netdev/pmd-stats-show"},
 	"pmd-stats-clear":             {0, 0, "pmd-stats-clear"},
 	"dpif-netdev/pmd-stats-clear": {0, 0, "dpif-netdev/pmd-stats-clear"},
+
+	// ovs-appctl tunnel commands.
+	"tnl/route/show": {0, 0, "tnl/route/show"},
+	"tnl/arp/show":   {0, 0, "tnl/arp/show"},
+	"tnl/ports/show": {0, 0, "tnl/ports/show"},
 }
 
 func commandNames() string {

@@ -8231,6 +8231,356 @@ func (x *GetControllerResponse) GetTargets() []string {
 	return nil
 }
 
+type TunnelShowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TunnelShowRequest) Reset() {
+	*x = TunnelShowRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[115]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TunnelShowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TunnelShowRequest) ProtoMessage() {}
+
+func (x *TunnelShowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[115]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TunnelShowRequest.ProtoReflect.Descriptor instead.
+func (*TunnelShowRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{115}
+}
+
+type TunnelShowResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Routes        []*TunnelRoute         `protobuf:"bytes,1,rep,name=routes,proto3" json:"routes,omitempty"`
+	Neighbours    []*TunnelNeighbour     `protobuf:"bytes,2,rep,name=neighbours,proto3" json:"neighbours,omitempty"`
+	Ports         []*TunnelPort          `protobuf:"bytes,3,rep,name=ports,proto3" json:"ports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TunnelShowResponse) Reset() {
+	*x = TunnelShowResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[116]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TunnelShowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TunnelShowResponse) ProtoMessage() {}
+
+func (x *TunnelShowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[116]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TunnelShowResponse.ProtoReflect.Descriptor instead.
+func (*TunnelShowResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{116}
+}
+
+func (x *TunnelShowResponse) GetRoutes() []*TunnelRoute {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+func (x *TunnelShowResponse) GetNeighbours() []*TunnelNeighbour {
+	if x != nil {
+		return x.Neighbours
+	}
+	return nil
+}
+
+func (x *TunnelShowResponse) GetPorts() []*TunnelPort {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+type TunnelRoute struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Prefix        string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Gateway       string                 `protobuf:"bytes,2,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Dev           string                 `protobuf:"bytes,3,opt,name=dev,proto3" json:"dev,omitempty"`
+	Src           string                 `protobuf:"bytes,4,opt,name=src,proto3" json:"src,omitempty"`
+	Metric        int32                  `protobuf:"varint,5,opt,name=metric,proto3" json:"metric,omitempty"`
+	Type          string                 `protobuf:"bytes,6,opt,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TunnelRoute) Reset() {
+	*x = TunnelRoute{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[117]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TunnelRoute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TunnelRoute) ProtoMessage() {}
+
+func (x *TunnelRoute) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[117]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TunnelRoute.ProtoReflect.Descriptor instead.
+func (*TunnelRoute) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{117}
+}
+
+func (x *TunnelRoute) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *TunnelRoute) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *TunnelRoute) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+func (x *TunnelRoute) GetSrc() string {
+	if x != nil {
+		return x.Src
+	}
+	return ""
+}
+
+func (x *TunnelRoute) GetMetric() int32 {
+	if x != nil {
+		return x.Metric
+	}
+	return 0
+}
+
+func (x *TunnelRoute) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+type TunnelNeighbour struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ip    string                 `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
+	Mac   string                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
+	Dev   string                 `protobuf:"bytes,3,opt,name=dev,proto3" json:"dev,omitempty"`
+	State string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	// Learned by the switch from ARP/ND it saw (else read from the kernel).
+	Learned       bool `protobuf:"varint,5,opt,name=learned,proto3" json:"learned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TunnelNeighbour) Reset() {
+	*x = TunnelNeighbour{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[118]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TunnelNeighbour) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TunnelNeighbour) ProtoMessage() {}
+
+func (x *TunnelNeighbour) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[118]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TunnelNeighbour.ProtoReflect.Descriptor instead.
+func (*TunnelNeighbour) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{118}
+}
+
+func (x *TunnelNeighbour) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *TunnelNeighbour) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+func (x *TunnelNeighbour) GetDev() string {
+	if x != nil {
+		return x.Dev
+	}
+	return ""
+}
+
+func (x *TunnelNeighbour) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *TunnelNeighbour) GetLearned() bool {
+	if x != nil {
+		return x.Learned
+	}
+	return false
+}
+
+type TunnelPort struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Bridge   string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	Port     string                 `protobuf:"bytes,2,opt,name=port,proto3" json:"port,omitempty"`
+	RemoteIp string                 `protobuf:"bytes,3,opt,name=remote_ip,json=remoteIp,proto3" json:"remote_ip,omitempty"`
+	LocalIp  string                 `protobuf:"bytes,4,opt,name=local_ip,json=localIp,proto3" json:"local_ip,omitempty"`
+	Key      string                 `protobuf:"bytes,5,opt,name=key,proto3" json:"key,omitempty"`
+	DstPort  uint32                 `protobuf:"varint,6,opt,name=dst_port,json=dstPort,proto3" json:"dst_port,omitempty"`
+	// The datapath port decapsulated packets recirculate from.
+	Vport         string `protobuf:"bytes,7,opt,name=vport,proto3" json:"vport,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TunnelPort) Reset() {
+	*x = TunnelPort{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[119]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TunnelPort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TunnelPort) ProtoMessage() {}
+
+func (x *TunnelPort) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[119]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TunnelPort.ProtoReflect.Descriptor instead.
+func (*TunnelPort) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{119}
+}
+
+func (x *TunnelPort) GetBridge() string {
+	if x != nil {
+		return x.Bridge
+	}
+	return ""
+}
+
+func (x *TunnelPort) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *TunnelPort) GetRemoteIp() string {
+	if x != nil {
+		return x.RemoteIp
+	}
+	return ""
+}
+
+func (x *TunnelPort) GetLocalIp() string {
+	if x != nil {
+		return x.LocalIp
+	}
+	return ""
+}
+
+func (x *TunnelPort) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TunnelPort) GetDstPort() uint32 {
+	if x != nil {
+		return x.DstPort
+	}
+	return 0
+}
+
+func (x *TunnelPort) GetVport() string {
+	if x != nil {
+		return x.Vport
+	}
+	return ""
+}
+
 var File_vswitch_v1_vswitch_proto protoreflect.FileDescriptor
 
 const file_vswitch_v1_vswitch_proto_rawDesc = "" +
@@ -8817,7 +9167,36 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x14GetControllerRequest\x12\x16\n" +
 	"\x06bridge\x18\x01 \x01(\tR\x06bridge\"1\n" +
 	"\x15GetControllerResponse\x12\x18\n" +
-	"\atargets\x18\x01 \x03(\tR\atargets*\xee\x01\n" +
+	"\atargets\x18\x01 \x03(\tR\atargets\"\x13\n" +
+	"\x11TunnelShowRequest\"\xb0\x01\n" +
+	"\x12TunnelShowResponse\x12/\n" +
+	"\x06routes\x18\x01 \x03(\v2\x17.vswitch.v1.TunnelRouteR\x06routes\x12;\n" +
+	"\n" +
+	"neighbours\x18\x02 \x03(\v2\x1b.vswitch.v1.TunnelNeighbourR\n" +
+	"neighbours\x12,\n" +
+	"\x05ports\x18\x03 \x03(\v2\x16.vswitch.v1.TunnelPortR\x05ports\"\x8f\x01\n" +
+	"\vTunnelRoute\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x18\n" +
+	"\agateway\x18\x02 \x01(\tR\agateway\x12\x10\n" +
+	"\x03dev\x18\x03 \x01(\tR\x03dev\x12\x10\n" +
+	"\x03src\x18\x04 \x01(\tR\x03src\x12\x16\n" +
+	"\x06metric\x18\x05 \x01(\x05R\x06metric\x12\x12\n" +
+	"\x04type\x18\x06 \x01(\tR\x04type\"u\n" +
+	"\x0fTunnelNeighbour\x12\x0e\n" +
+	"\x02ip\x18\x01 \x01(\tR\x02ip\x12\x10\n" +
+	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x10\n" +
+	"\x03dev\x18\x03 \x01(\tR\x03dev\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x18\n" +
+	"\alearned\x18\x05 \x01(\bR\alearned\"\xb3\x01\n" +
+	"\n" +
+	"TunnelPort\x12\x16\n" +
+	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\tR\x04port\x12\x1b\n" +
+	"\tremote_ip\x18\x03 \x01(\tR\bremoteIp\x12\x19\n" +
+	"\blocal_ip\x18\x04 \x01(\tR\alocalIp\x12\x10\n" +
+	"\x03key\x18\x05 \x01(\tR\x03key\x12\x19\n" +
+	"\bdst_port\x18\x06 \x01(\rR\adstPort\x12\x14\n" +
+	"\x05vport\x18\a \x01(\tR\x05vport*\xee\x01\n" +
 	"\x0ePacketInReason\x12 \n" +
 	"\x1cPACKET_IN_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19PACKET_IN_REASON_NO_MATCH\x10\x01\x12\x1b\n" +
@@ -8937,7 +9316,7 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x0ePORT_ACTION_UP\x10\x01\x12\x14\n" +
 	"\x10PORT_ACTION_DOWN\x10\x02\x12\x15\n" +
 	"\x11PORT_ACTION_FLOOD\x10\x03\x12\x18\n" +
-	"\x14PORT_ACTION_NO_FLOOD\x10\x042\xf4\x14\n" +
+	"\x14PORT_ACTION_NO_FLOOD\x10\x042\xc1\x15\n" +
 	"\aVswitch\x12H\n" +
 	"\tAddBridge\x12\x1c.vswitch.v1.AddBridgeRequest\x1a\x1d.vswitch.v1.AddBridgeResponse\x12H\n" +
 	"\tDelBridge\x12\x1c.vswitch.v1.DelBridgeRequest\x1a\x1d.vswitch.v1.DelBridgeResponse\x12N\n" +
@@ -8972,7 +9351,9 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\n" +
 	"Controller\x12\x1d.vswitch.v1.ControllerRequest\x1a\x1b.vswitch.v1.ControllerEvent(\x010\x01\x12]\n" +
 	"\x10ControllerStatus\x12#.vswitch.v1.ControllerStatusRequest\x1a$.vswitch.v1.ControllerStatusResponse\x12;\n" +
-	"\x05Watch\x12\x18.vswitch.v1.WatchRequest\x1a\x16.vswitch.v1.WatchEvent0\x01\x12B\n" +
+	"\x05Watch\x12\x18.vswitch.v1.WatchRequest\x1a\x16.vswitch.v1.WatchEvent0\x01\x12K\n" +
+	"\n" +
+	"TunnelShow\x12\x1d.vswitch.v1.TunnelShowRequest\x1a\x1e.vswitch.v1.TunnelShowResponse\x12B\n" +
 	"\aFlowMod\x12\x1a.vswitch.v1.FlowModRequest\x1a\x1b.vswitch.v1.FlowModResponse\x12T\n" +
 	"\rDumpFlowSpecs\x12 .vswitch.v1.DumpFlowSpecsRequest\x1a!.vswitch.v1.DumpFlowSpecsResponse\x12H\n" +
 	"\tGetConfig\x12\x1c.vswitch.v1.GetConfigRequest\x1a\x1d.vswitch.v1.GetConfigResponse\x12H\n" +
@@ -8991,7 +9372,7 @@ func file_vswitch_v1_vswitch_proto_rawDescGZIP() []byte {
 }
 
 var file_vswitch_v1_vswitch_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 120)
+var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 125)
 var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(PacketInReason)(0),               // 0: vswitch.v1.PacketInReason
 	(FlowRemovedReason)(0),            // 1: vswitch.v1.FlowRemovedReason
@@ -9117,36 +9498,41 @@ var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(*SetControllerResponse)(nil),     // 121: vswitch.v1.SetControllerResponse
 	(*GetControllerRequest)(nil),      // 122: vswitch.v1.GetControllerRequest
 	(*GetControllerResponse)(nil),     // 123: vswitch.v1.GetControllerResponse
-	nil,                               // 124: vswitch.v1.PortSpec.OptionsEntry
-	nil,                               // 125: vswitch.v1.PortSpec.ExternalIdsEntry
-	nil,                               // 126: vswitch.v1.Port.OptionsEntry
-	nil,                               // 127: vswitch.v1.Port.StatusEntry
-	nil,                               // 128: vswitch.v1.PmdStats.TunnelDropsEntry
-	(*durationpb.Duration)(nil),       // 129: google.protobuf.Duration
+	(*TunnelShowRequest)(nil),         // 124: vswitch.v1.TunnelShowRequest
+	(*TunnelShowResponse)(nil),        // 125: vswitch.v1.TunnelShowResponse
+	(*TunnelRoute)(nil),               // 126: vswitch.v1.TunnelRoute
+	(*TunnelNeighbour)(nil),           // 127: vswitch.v1.TunnelNeighbour
+	(*TunnelPort)(nil),                // 128: vswitch.v1.TunnelPort
+	nil,                               // 129: vswitch.v1.PortSpec.OptionsEntry
+	nil,                               // 130: vswitch.v1.PortSpec.ExternalIdsEntry
+	nil,                               // 131: vswitch.v1.Port.OptionsEntry
+	nil,                               // 132: vswitch.v1.Port.StatusEntry
+	nil,                               // 133: vswitch.v1.PmdStats.TunnelDropsEntry
+	(*durationpb.Duration)(nil),       // 134: google.protobuf.Duration
 }
 var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
-	124, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
-	125, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
+	129, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
+	130, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
 	15,  // 2: vswitch.v1.AddPortRequest.port:type_name -> vswitch.v1.PortSpec
 	24,  // 3: vswitch.v1.SetRequest.settings:type_name -> vswitch.v1.Setting
 	31,  // 4: vswitch.v1.ShowResponse.bridges:type_name -> vswitch.v1.Bridge
 	32,  // 5: vswitch.v1.Bridge.ports:type_name -> vswitch.v1.Port
-	126, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
+	131, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
 	33,  // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
-	127, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
+	132, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
 	36,  // 9: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
-	129, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
+	134, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
 	51,  // 11: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
-	129, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
+	134, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
 	32,  // 13: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
 	56,  // 14: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
 	61,  // 15: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
 	64,  // 16: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
 	67,  // 17: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
-	129, // 18: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
-	129, // 19: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
+	134, // 18: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
+	134, // 19: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
 	70,  // 20: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
-	128, // 21: vswitch.v1.PmdStats.tunnel_drops:type_name -> vswitch.v1.PmdStats.TunnelDropsEntry
+	133, // 21: vswitch.v1.PmdStats.tunnel_drops:type_name -> vswitch.v1.PmdStats.TunnelDropsEntry
 	74,  // 22: vswitch.v1.ControllerRequest.hello:type_name -> vswitch.v1.ControllerHello
 	75,  // 23: vswitch.v1.ControllerRequest.packet_out:type_name -> vswitch.v1.PacketOut
 	76,  // 24: vswitch.v1.ControllerRequest.echo:type_name -> vswitch.v1.Echo
@@ -9159,10 +9545,10 @@ var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
 	81,  // 31: vswitch.v1.ControllerReady.ports:type_name -> vswitch.v1.PortStatus
 	0,   // 32: vswitch.v1.PacketIn.reason:type_name -> vswitch.v1.PacketInReason
 	1,   // 33: vswitch.v1.FlowRemoved.reason:type_name -> vswitch.v1.FlowRemovedReason
-	129, // 34: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
+	134, // 34: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
 	2,   // 35: vswitch.v1.PortStatus.reason:type_name -> vswitch.v1.PortStatusReason
 	85,  // 36: vswitch.v1.ControllerStatusResponse.controllers:type_name -> vswitch.v1.ControllerInfo
-	129, // 37: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
+	134, // 37: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
 	3,   // 38: vswitch.v1.WatchEvent.kind:type_name -> vswitch.v1.WatchEventKind
 	4,   // 39: vswitch.v1.FlowModRequest.command:type_name -> vswitch.v1.FlowModCommand
 	90,  // 40: vswitch.v1.FlowModRequest.flows:type_name -> vswitch.v1.FlowSpec
@@ -9208,7 +9594,7 @@ var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
 	6,   // 80: vswitch.v1.MoveAction.dst:type_name -> vswitch.v1.OfField
 	90,  // 81: vswitch.v1.DumpFlowSpecsRequest.filter:type_name -> vswitch.v1.FlowSpec
 	90,  // 82: vswitch.v1.FlowSpecStats.spec:type_name -> vswitch.v1.FlowSpec
-	129, // 83: vswitch.v1.FlowSpecStats.duration:type_name -> google.protobuf.Duration
+	134, // 83: vswitch.v1.FlowSpecStats.duration:type_name -> google.protobuf.Duration
 	110, // 84: vswitch.v1.DumpFlowSpecsResponse.flows:type_name -> vswitch.v1.FlowSpecStats
 	7,   // 85: vswitch.v1.BridgeConfig.fail_mode:type_name -> vswitch.v1.FailMode
 	112, // 86: vswitch.v1.GetConfigResponse.global:type_name -> vswitch.v1.GlobalConfig
@@ -9216,83 +9602,88 @@ var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
 	112, // 88: vswitch.v1.SetConfigRequest.global:type_name -> vswitch.v1.GlobalConfig
 	113, // 89: vswitch.v1.SetConfigRequest.bridge_config:type_name -> vswitch.v1.BridgeConfig
 	8,   // 90: vswitch.v1.ModPortRequest.action:type_name -> vswitch.v1.PortAction
-	9,   // 91: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
-	11,  // 92: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
-	13,  // 93: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
-	16,  // 94: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
-	18,  // 95: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
-	20,  // 96: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
-	22,  // 97: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
-	25,  // 98: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
-	27,  // 99: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
-	118, // 100: vswitch.v1.Vswitch.ModPort:input_type -> vswitch.v1.ModPortRequest
-	120, // 101: vswitch.v1.Vswitch.SetController:input_type -> vswitch.v1.SetControllerRequest
-	122, // 102: vswitch.v1.Vswitch.GetController:input_type -> vswitch.v1.GetControllerRequest
-	29,  // 103: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
-	34,  // 104: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
-	37,  // 105: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
-	39,  // 106: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
-	41,  // 107: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
-	43,  // 108: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
-	45,  // 109: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
-	47,  // 110: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
-	49,  // 111: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
-	52,  // 112: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
-	54,  // 113: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
-	57,  // 114: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
-	59,  // 115: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
-	62,  // 116: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
-	65,  // 117: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
-	68,  // 118: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
-	71,  // 119: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
-	73,  // 120: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
-	83,  // 121: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
-	86,  // 122: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
-	88,  // 123: vswitch.v1.Vswitch.FlowMod:input_type -> vswitch.v1.FlowModRequest
-	109, // 124: vswitch.v1.Vswitch.DumpFlowSpecs:input_type -> vswitch.v1.DumpFlowSpecsRequest
-	114, // 125: vswitch.v1.Vswitch.GetConfig:input_type -> vswitch.v1.GetConfigRequest
-	116, // 126: vswitch.v1.Vswitch.SetConfig:input_type -> vswitch.v1.SetConfigRequest
-	10,  // 127: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
-	12,  // 128: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
-	14,  // 129: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
-	17,  // 130: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
-	19,  // 131: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
-	21,  // 132: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
-	23,  // 133: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
-	26,  // 134: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
-	28,  // 135: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
-	119, // 136: vswitch.v1.Vswitch.ModPort:output_type -> vswitch.v1.ModPortResponse
-	121, // 137: vswitch.v1.Vswitch.SetController:output_type -> vswitch.v1.SetControllerResponse
-	123, // 138: vswitch.v1.Vswitch.GetController:output_type -> vswitch.v1.GetControllerResponse
-	30,  // 139: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
-	35,  // 140: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
-	38,  // 141: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
-	40,  // 142: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
-	42,  // 143: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
-	44,  // 144: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
-	46,  // 145: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
-	48,  // 146: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
-	50,  // 147: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
-	53,  // 148: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
-	55,  // 149: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
-	58,  // 150: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
-	60,  // 151: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
-	63,  // 152: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
-	66,  // 153: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
-	69,  // 154: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
-	72,  // 155: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
-	77,  // 156: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
-	84,  // 157: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
-	87,  // 158: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
-	89,  // 159: vswitch.v1.Vswitch.FlowMod:output_type -> vswitch.v1.FlowModResponse
-	111, // 160: vswitch.v1.Vswitch.DumpFlowSpecs:output_type -> vswitch.v1.DumpFlowSpecsResponse
-	115, // 161: vswitch.v1.Vswitch.GetConfig:output_type -> vswitch.v1.GetConfigResponse
-	117, // 162: vswitch.v1.Vswitch.SetConfig:output_type -> vswitch.v1.SetConfigResponse
-	127, // [127:163] is the sub-list for method output_type
-	91,  // [91:127] is the sub-list for method input_type
-	91,  // [91:91] is the sub-list for extension type_name
-	91,  // [91:91] is the sub-list for extension extendee
-	0,   // [0:91] is the sub-list for field type_name
+	126, // 91: vswitch.v1.TunnelShowResponse.routes:type_name -> vswitch.v1.TunnelRoute
+	127, // 92: vswitch.v1.TunnelShowResponse.neighbours:type_name -> vswitch.v1.TunnelNeighbour
+	128, // 93: vswitch.v1.TunnelShowResponse.ports:type_name -> vswitch.v1.TunnelPort
+	9,   // 94: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
+	11,  // 95: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
+	13,  // 96: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
+	16,  // 97: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
+	18,  // 98: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
+	20,  // 99: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
+	22,  // 100: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
+	25,  // 101: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
+	27,  // 102: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
+	118, // 103: vswitch.v1.Vswitch.ModPort:input_type -> vswitch.v1.ModPortRequest
+	120, // 104: vswitch.v1.Vswitch.SetController:input_type -> vswitch.v1.SetControllerRequest
+	122, // 105: vswitch.v1.Vswitch.GetController:input_type -> vswitch.v1.GetControllerRequest
+	29,  // 106: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
+	34,  // 107: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
+	37,  // 108: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
+	39,  // 109: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
+	41,  // 110: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
+	43,  // 111: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
+	45,  // 112: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
+	47,  // 113: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
+	49,  // 114: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
+	52,  // 115: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
+	54,  // 116: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
+	57,  // 117: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
+	59,  // 118: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
+	62,  // 119: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
+	65,  // 120: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
+	68,  // 121: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
+	71,  // 122: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
+	73,  // 123: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
+	83,  // 124: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
+	86,  // 125: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
+	124, // 126: vswitch.v1.Vswitch.TunnelShow:input_type -> vswitch.v1.TunnelShowRequest
+	88,  // 127: vswitch.v1.Vswitch.FlowMod:input_type -> vswitch.v1.FlowModRequest
+	109, // 128: vswitch.v1.Vswitch.DumpFlowSpecs:input_type -> vswitch.v1.DumpFlowSpecsRequest
+	114, // 129: vswitch.v1.Vswitch.GetConfig:input_type -> vswitch.v1.GetConfigRequest
+	116, // 130: vswitch.v1.Vswitch.SetConfig:input_type -> vswitch.v1.SetConfigRequest
+	10,  // 131: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
+	12,  // 132: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
+	14,  // 133: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
+	17,  // 134: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
+	19,  // 135: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
+	21,  // 136: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
+	23,  // 137: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
+	26,  // 138: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
+	28,  // 139: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
+	119, // 140: vswitch.v1.Vswitch.ModPort:output_type -> vswitch.v1.ModPortResponse
+	121, // 141: vswitch.v1.Vswitch.SetController:output_type -> vswitch.v1.SetControllerResponse
+	123, // 142: vswitch.v1.Vswitch.GetController:output_type -> vswitch.v1.GetControllerResponse
+	30,  // 143: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
+	35,  // 144: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
+	38,  // 145: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
+	40,  // 146: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
+	42,  // 147: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
+	44,  // 148: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
+	46,  // 149: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
+	48,  // 150: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
+	50,  // 151: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
+	53,  // 152: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
+	55,  // 153: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
+	58,  // 154: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
+	60,  // 155: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
+	63,  // 156: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
+	66,  // 157: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
+	69,  // 158: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
+	72,  // 159: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
+	77,  // 160: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
+	84,  // 161: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
+	87,  // 162: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
+	125, // 163: vswitch.v1.Vswitch.TunnelShow:output_type -> vswitch.v1.TunnelShowResponse
+	89,  // 164: vswitch.v1.Vswitch.FlowMod:output_type -> vswitch.v1.FlowModResponse
+	111, // 165: vswitch.v1.Vswitch.DumpFlowSpecs:output_type -> vswitch.v1.DumpFlowSpecsResponse
+	115, // 166: vswitch.v1.Vswitch.GetConfig:output_type -> vswitch.v1.GetConfigResponse
+	117, // 167: vswitch.v1.Vswitch.SetConfig:output_type -> vswitch.v1.SetConfigResponse
+	131, // [131:168] is the sub-list for method output_type
+	94,  // [94:131] is the sub-list for method input_type
+	94,  // [94:94] is the sub-list for extension type_name
+	94,  // [94:94] is the sub-list for extension extendee
+	0,   // [0:94] is the sub-list for field type_name
 }
 
 func init() { file_vswitch_v1_vswitch_proto_init() }
@@ -9362,7 +9753,7 @@ func file_vswitch_v1_vswitch_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vswitch_v1_vswitch_proto_rawDesc), len(file_vswitch_v1_vswitch_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   120,
+			NumMessages:   125,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

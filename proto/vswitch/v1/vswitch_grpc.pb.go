@@ -65,6 +65,7 @@ const (
 	Vswitch_Controller_FullMethodName        = "/vswitch.v1.Vswitch/Controller"
 	Vswitch_ControllerStatus_FullMethodName  = "/vswitch.v1.Vswitch/ControllerStatus"
 	Vswitch_Watch_FullMethodName             = "/vswitch.v1.Vswitch/Watch"
+	Vswitch_TunnelShow_FullMethodName        = "/vswitch.v1.Vswitch/TunnelShow"
 	Vswitch_FlowMod_FullMethodName           = "/vswitch.v1.Vswitch/FlowMod"
 	Vswitch_DumpFlowSpecs_FullMethodName     = "/vswitch.v1.Vswitch/DumpFlowSpecs"
 	Vswitch_GetConfig_FullMethodName         = "/vswitch.v1.Vswitch/GetConfig"
@@ -161,6 +162,9 @@ type VswitchClient interface {
 	// Watch streams configuration and port-state changes: first the current
 	// state (kind EXISTING), then SYNCED, then changes as they happen.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error)
+	// TunnelShow lists what tunnels use: underlay routes, resolved
+	// neighbours and tunnel ports (tnl/route/show, tnl/arp/show, tnl/ports/show).
+	TunnelShow(ctx context.Context, in *TunnelShowRequest, opts ...grpc.CallOption) (*TunnelShowResponse, error)
 	// FlowMod adds, modifies or deletes OpenFlow rules given as structured
 	// FlowSpecs (the model of the flow syntax, no strings to parse). ADD
 	// installs all flows in one transaction; MODIFY and DELETE apply each
@@ -515,6 +519,16 @@ func (c *vswitchClient) Watch(ctx context.Context, in *WatchRequest, opts ...grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Vswitch_WatchClient = grpc.ServerStreamingClient[WatchEvent]
 
+func (c *vswitchClient) TunnelShow(ctx context.Context, in *TunnelShowRequest, opts ...grpc.CallOption) (*TunnelShowResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TunnelShowResponse)
+	err := c.cc.Invoke(ctx, Vswitch_TunnelShow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *vswitchClient) FlowMod(ctx context.Context, in *FlowModRequest, opts ...grpc.CallOption) (*FlowModResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(FlowModResponse)
@@ -645,6 +659,9 @@ type VswitchServer interface {
 	// Watch streams configuration and port-state changes: first the current
 	// state (kind EXISTING), then SYNCED, then changes as they happen.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error
+	// TunnelShow lists what tunnels use: underlay routes, resolved
+	// neighbours and tunnel ports (tnl/route/show, tnl/arp/show, tnl/ports/show).
+	TunnelShow(context.Context, *TunnelShowRequest) (*TunnelShowResponse, error)
 	// FlowMod adds, modifies or deletes OpenFlow rules given as structured
 	// FlowSpecs (the model of the flow syntax, no strings to parse). ADD
 	// installs all flows in one transaction; MODIFY and DELETE apply each
@@ -762,6 +779,9 @@ func (UnimplementedVswitchServer) ControllerStatus(context.Context, *ControllerS
 }
 func (UnimplementedVswitchServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedVswitchServer) TunnelShow(context.Context, *TunnelShowRequest) (*TunnelShowResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TunnelShow not implemented")
 }
 func (UnimplementedVswitchServer) FlowMod(context.Context, *FlowModRequest) (*FlowModResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FlowMod not implemented")
@@ -1354,6 +1374,24 @@ func _Vswitch_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Vswitch_WatchServer = grpc.ServerStreamingServer[WatchEvent]
 
+func _Vswitch_TunnelShow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TunnelShowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).TunnelShow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_TunnelShow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).TunnelShow(ctx, req.(*TunnelShowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Vswitch_FlowMod_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(FlowModRequest)
 	if err := dec(in); err != nil {
@@ -1552,6 +1590,10 @@ var Vswitch_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ControllerStatus",
 			Handler:    _Vswitch_ControllerStatus_Handler,
+		},
+		{
+			MethodName: "TunnelShow",
+			Handler:    _Vswitch_TunnelShow_Handler,
 		},
 		{
 			MethodName: "FlowMod",
