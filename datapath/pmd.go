@@ -52,6 +52,9 @@ type PMDStats struct {
 	// slot: valid but not handled, e.g. nested too deep).
 	TunnelPushes, TunnelPops, TunnelMTUDrops uint64
 	TunnelDrops                              [vxlan.NumDropReasons + 1]uint64
+	// TunnelFragNeeded counts ICMP "fragmentation needed" sent back for
+	// DF packets too big for their tunnel.
+	TunnelFragNeeded uint64
 }
 
 // pmd is one poll-mode thread: it owns its megaflows, packet cache and tx
@@ -83,6 +86,8 @@ type pmd struct {
 	recirc      Batch // decapsulated packets to classify again
 	recircDepth int
 	ipid        uint16 // outer IPv4 ID of encapsulations
+	icmpLimit   vxlan.Limiter
+	icmpInit    bool
 
 	lastSweep int64
 

@@ -114,13 +114,44 @@ func innerTOSTTL(d []byte) (tos, ttl uint8) {
 // dropped and counted.
 func (p *pmd) tunnelPush(a *Action, pkt *Packet) {
 	p.ipid++
-	if !encap(p.dp.tunnelHeader(a.Arg), pkt, pkt.hash, p.ipid) {
+	h := p.dp.tunnelHeader(a.Arg)
+	if h != nil && !h.Tmpl.Fits(pkt.Len(), h.MTU) {
+		p.local.TunnelMTUDrops++
+		p.fragNeeded(h, pkt)
+		p.cache.Put(pkt)
+		return
+	}
+	if !encap(h, pkt, pkt.hash, p.ipid) {
 		p.local.TunnelMTUDrops++
 		p.cache.Put(pkt)
 		return
 	}
 	p.local.TunnelPushes++
 	p.queue(a.Port, pkt)
+}
+
+// fragNeeded answers an IPv4 packet with DF set that is too big for its
+// tunnel with an ICMP "fragmentation needed" from the tunnel endpoint's
+// address, out of the port it came in on, at most 100 a second per PMD.
+func (p *pmd) fragNeeded(h *TunnelHeader, pkt *Packet) {
+	if !p.icmpInit {
+		p.icmpLimit, p.icmpInit = vxlan.NewLimiter(100, 20), true
+	}
+	if h.Tmpl.IPv6() || !p.icmpLimit.Allow(p.now) {
+		return
+	}
+	out := p.cache.Get()
+	if out == nil {
+		return
+	}
+	n, err := vxlan.FragNeeded(out.Frame()[Headroom:], pkt.Data(), h.Tmpl.InnerMTU(h.MTU), h.Tmpl.SrcIP(), 64)
+	if err != nil {
+		p.cache.Put(out)
+		return
+	}
+	out.SetData(Headroom, n)
+	p.local.TunnelFragNeeded++
+	p.queue(pkt.InPort, out)
 }
 
 // tunnelPop runs an ActTunnelPop: the packet is decapsulated into the

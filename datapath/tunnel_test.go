@@ -110,6 +110,24 @@ func TestTunnelPushPopRecirculate(t *testing.T) {
 	if p.local.TunnelDrops[vxlan.DropBadFlags] != 1 || p.local.TunnelMTUDrops != 1 {
 		t.Fatalf("drops: bad flags %d, mtu %d", p.local.TunnelDrops[vxlan.DropBadFlags], p.local.TunnelMTUDrops)
 	}
+	if len(a.sent) != 1 || p.local.TunnelFragNeeded != 0 {
+		t.Fatal("ICMP sent for a packet without DF")
+	}
+
+	// With DF: an ICMP fragmentation-needed (type 3 code 4, MTU 1450)
+	// from the tunnel endpoint goes back out of the port it came in on.
+	big := udpFrame(macA, macB, 0x0a000001, 0x0a000002, 1000, 2000, 1480)
+	big[14+6] = 0x40 // DF (header checksum is not checked on this path)
+	a.send(big)
+	p.iterate()
+	if len(a.sent) != 2 || p.local.TunnelFragNeeded != 1 {
+		t.Fatalf("no ICMP back: %d frames on a, %d sent", len(a.sent), p.local.TunnelFragNeeded)
+	}
+	icmp := a.sent[1]
+	if icmp[14+9] != 1 || icmp[34] != 3 || icmp[35] != 4 || int(icmp[40])<<8|int(icmp[41]) != 1450 ||
+		!bytes.Equal(icmp[14+12:14+16], []byte{192, 168, 77, 1}) || !bytes.Equal(icmp[0:6], macA[:]) {
+		t.Fatalf("ICMP frame % x", icmp[:42])
+	}
 }
 
 // benchTunnel measures the pipeline with EMC hits for encapsulation (a ->

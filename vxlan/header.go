@@ -242,6 +242,15 @@ func (t *Template) Len() int { return int(t.n) }
 // IPv6 reports whether the outer header is IPv6.
 func (t *Template) IPv6() bool { return t.flags&tmplIPv6 != 0 }
 
+// SrcIP is the outer source address (the local tunnel endpoint).
+func (t *Template) SrcIP() netip.Addr {
+	l3 := int(t.l3)
+	if t.IPv6() {
+		return netip.AddrFrom16([16]byte(t.hdr[l3+8 : l3+24]))
+	}
+	return netip.AddrFrom4([4]byte(t.hdr[l3+12 : l3+16]))
+}
+
 // Bytes returns the header as built (per-packet fields zero); for display
 // and tests.
 func (t *Template) Bytes() []byte { return t.hdr[:t.n] }

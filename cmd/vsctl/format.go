@@ -241,7 +241,7 @@ func formatPMDStats(w io.Writer, pmds []*pb.PmdStats) {
 		if p.GetTunnelPushes()+p.GetTunnelPops()+p.GetTunnelMtuDrops() > 0 || len(p.GetTunnelDrops()) > 0 {
 			fmt.Fprintf(w, "  tunnel encaps: %d\n", p.GetTunnelPushes())
 			fmt.Fprintf(w, "  tunnel decaps: %d\n", p.GetTunnelPops())
-			fmt.Fprintf(w, "  tunnel mtu drops: %d\n", p.GetTunnelMtuDrops())
+			fmt.Fprintf(w, "  tunnel mtu drops: %d (ICMP frag-needed sent: %d)\n", p.GetTunnelMtuDrops(), p.GetTunnelFragNeeded())
 			for _, r := range slices.Sorted(maps.Keys(p.GetTunnelDrops())) {
 				fmt.Fprintf(w, "  tunnel drops %s: %d\n", r, p.GetTunnelDrops()[r])
 			}

@@ -4080,8 +4080,10 @@ type PmdStats struct {
 	TunnelPops     uint64            `protobuf:"varint,17,opt,name=tunnel_pops,json=tunnelPops,proto3" json:"tunnel_pops,omitempty"`
 	TunnelMtuDrops uint64            `protobuf:"varint,18,opt,name=tunnel_mtu_drops,json=tunnelMtuDrops,proto3" json:"tunnel_mtu_drops,omitempty"`
 	TunnelDrops    map[string]uint64 `protobuf:"bytes,19,rep,name=tunnel_drops,json=tunnelDrops,proto3" json:"tunnel_drops,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// ICMP "fragmentation needed" sent back for DF packets too big for a tunnel.
+	TunnelFragNeeded uint64 `protobuf:"varint,20,opt,name=tunnel_frag_needed,json=tunnelFragNeeded,proto3" json:"tunnel_frag_needed,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PmdStats) Reset() {
@@ -4245,6 +4247,13 @@ func (x *PmdStats) GetTunnelDrops() map[string]uint64 {
 		return x.TunnelDrops
 	}
 	return nil
+}
+
+func (x *PmdStats) GetTunnelFragNeeded() uint64 {
+	if x != nil {
+		return x.TunnelFragNeeded
+	}
+	return 0
 }
 
 type PmdStatsClearRequest struct {
@@ -8803,7 +8812,7 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x03age\x18\a \x01(\v2\x19.google.protobuf.DurationR\x03age\"\x11\n" +
 	"\x0fPmdStatsRequest\"<\n" +
 	"\x10PmdStatsResponse\x12(\n" +
-	"\x04pmds\x18\x01 \x03(\v2\x14.vswitch.v1.PmdStatsR\x04pmds\"\xaf\x05\n" +
+	"\x04pmds\x18\x01 \x03(\v2\x14.vswitch.v1.PmdStatsR\x04pmds\"\xdd\x05\n" +
 	"\bPmdStats\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x12\n" +
 	"\x04core\x18\x02 \x01(\x05R\x04core\x12\x18\n" +
@@ -8829,7 +8838,8 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\vtunnel_pops\x18\x11 \x01(\x04R\n" +
 	"tunnelPops\x12(\n" +
 	"\x10tunnel_mtu_drops\x18\x12 \x01(\x04R\x0etunnelMtuDrops\x12H\n" +
-	"\ftunnel_drops\x18\x13 \x03(\v2%.vswitch.v1.PmdStats.TunnelDropsEntryR\vtunnelDrops\x1a>\n" +
+	"\ftunnel_drops\x18\x13 \x03(\v2%.vswitch.v1.PmdStats.TunnelDropsEntryR\vtunnelDrops\x12,\n" +
+	"\x12tunnel_frag_needed\x18\x14 \x01(\x04R\x10tunnelFragNeeded\x1a>\n" +
 	"\x10TunnelDropsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x16\n" +
