@@ -41,6 +41,9 @@ func TestVXLANKernelInterop(t *testing.T) {
 		"options:remote_ip="+o+".2", "options:key=100")
 
 	dump := startTcpdump(t, remote, "udp port 4789")
+	// A verbose capture of the first frames checks the outer checksums:
+	// tcpdump verifies the IPv4 header checksum and any nonzero UDP one.
+	verbose := startBG(t, remote, "tcpdump", "-i", "eth0", "-n", "-vv", "-c", "12", "udp", "port", "4789", "and", "src", o+".1")
 	pingOK(t, h1, rv.IP)
 	for _, size := range []string{"1000", "1422"} { // 1422 + 28 = the overlay MTU
 		if out, err := h1.Exec("ping", "-c", "2", "-W", "2", "-M", "do", "-s", size, rv.IP); err != nil {
@@ -64,6 +67,12 @@ func TestVXLANKernelInterop(t *testing.T) {
 		t.Fatalf("tcpdump saw %d VXLAN frames (vni 100), %d from vswitch; first lines:\n%s", vx, fromUs, strings.Join(lines[:min(len(lines), 10)], "\n"))
 	}
 	t.Logf("underlay capture: %d VXLAN frames with VNI 100, %d of them encapsulated by vswitch", vx, fromUs)
+	vv, _ := verbose.wait(10 * time.Second)
+	if strings.Count(vv, "VXLAN, flags [I] (0x08), vni 100") < 12 || strings.Contains(vv, "bad cksum") || strings.Contains(vv, "bad udp cksum") ||
+		strings.Count(vv, "[no cksum]") < 12 || strings.Count(vv, "proto UDP (17)") < 12 {
+		t.Fatalf("verbose capture of vswitch's VXLAN frames:\n%s", vv)
+	}
+	t.Log("12 frames encapsulated by vswitch: IPv4 header checksums verified by tcpdump, UDP checksum 0 (options:csum=false), VNI 100, I flag")
 
 	// Corrupt and truncated VXLAN on the underlay: dropped and counted.
 	remote.MustExec(nettoolBin, "udpsend", "-to", o+".1:4789", "-payload", "AAAAAAAAAAAAAAAAAAAAAAAA", "-n", "5")

@@ -33,8 +33,9 @@ func newVTEP(t *testing.T, ns, underlay, endpoint, remote string, overlay map[in
 		run(t, "ip", "-n", ns, "link", "set", h.Port, "up")
 		d.Vsctl("add-port", br, h.Port)
 		d.WaitPortUp(h.Port)
+		// VNI 200 carries outer UDP checksums (verified on receipt).
 		d.Vsctl("add-port", br, fmt.Sprintf("vx%d", vni), "--", "set", "Interface", fmt.Sprintf("vx%d", vni), "type=vxlan",
-			"options:remote_ip="+remote, fmt.Sprintf("options:key=%d", vni))
+			"options:remote_ip="+remote, fmt.Sprintf("options:key=%d", vni), fmt.Sprintf("options:csum=%v", vni == 200))
 		v.hosts[vni] = h
 	}
 	return v
