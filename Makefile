@@ -18,7 +18,7 @@ RACE_PKGS := ./datapath/... ./bridge/... ./store/... ./api/... ./vxlan/...
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '^vswitch/test')
 
 .NOTPARALLEL:
-.PHONY: all build demo test deps vet staticcheck race unit e2e bench bench-vhost fuzz clean
+.PHONY: all build demo test deps vet staticcheck race unit e2e bench bench-vhost fuzz clean install
 
 all: build
 
@@ -84,3 +84,14 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+# Install the daemon, the CLI and the systemd unit (dist/vswitchd.service).
+# DESTDIR stages a package; PREFIX moves the binaries (the unit follows).
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/systemd/system $(DESTDIR)$(PREFIX)/share/doc/vswitch
+	install -m 0755 $(BIN)/vswitchd $(BIN)/vsctl $(DESTDIR)$(PREFIX)/bin/
+	sed 's|/usr/local/|$(PREFIX)/|g' dist/vswitchd.service > $(DESTDIR)/etc/systemd/system/vswitchd.service
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/vswitch/README.md
+	@echo "installed; now: systemctl daemon-reload && systemctl enable --now vswitchd"
+

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -57,13 +58,15 @@ var _ switchAPI = (*bridge.Switch)(nil)
 
 // NewServer returns a gRPC server with the Vswitch service and server
 // reflection (so grpcurl works) registered. The caller serves it on a
-// listener from Listen and stops it with GracefulStop.
-func NewServer(sw *bridge.Switch) *grpc.Server {
-	return newServer(sw)
+// listener from Listen and stops it with GracefulStop. opts set the
+// request size and per-call limits (limits.go).
+func NewServer(sw *bridge.Switch, opts ...Option) *grpc.Server {
+	return newServer(sw, opts...)
 }
 
-func newServer(sw switchAPI) *grpc.Server {
-	s := grpc.NewServer(grpc.ChainUnaryInterceptor(recoverPanics))
+func newServer(sw switchAPI, opts ...Option) *grpc.Server {
+	gopts, unary := newServerConfig(opts).grpcOptions()
+	s := grpc.NewServer(append(gopts, grpc.ChainUnaryInterceptor(append(unary, recoverPanics)...))...)
 	pb.RegisterVswitchServer(s, &service{sw: sw})
 	reflection.Register(s)
 	return s
@@ -290,6 +293,11 @@ func (s *service) DelPort(_ context.Context, r *pb.DelPortRequest) (*pb.DelPortR
 	}
 	if err := checkName("port", r.GetPort()); err != nil {
 		return nil, err
+	}
+	// A bridge's own port goes only with the bridge: the request is well
+	// formed, the switch's state forbids it.
+	if slices.Contains(s.sw.ListBridges(), r.GetPort()) {
+		return nil, status.Errorf(codes.FailedPrecondition, "cannot delete port %s: it is bridge %s's own internal port (use del-br %s)", r.GetPort(), r.GetPort(), r.GetPort())
 	}
 	if err := s.sw.DelPort(r.GetBridge(), r.GetPort(), r.GetIfExists()); err != nil {
 		return nil, toStatus(err)
@@ -653,25 +661,26 @@ func (s *service) PmdStats(context.Context, *pb.PmdStatsRequest) (*pb.PmdStatsRe
 	resp := &pb.PmdStatsResponse{Pmds: make([]*pb.PmdStats, 0, len(stats))}
 	for _, st := range stats {
 		resp.Pmds = append(resp.Pmds, &pb.PmdStats{
-			Id:             int32(st.ID),
-			Core:           int32(st.Core),
-			Packets:        st.Packets,
-			EmcHits:        st.EMCHits,
-			MegaflowHits:   st.MegaflowHits,
-			Upcalls:        st.Upcalls,
-			UpcallsLost:    st.UpcallsLost,
-			Revalidations:  st.Revalidations,
-			Malformed:      st.Malformed,
-			TxDropped:      st.TxDropped,
-			Iterations:     st.Iterations,
-			Parks:          st.Parks,
-			BusyNanos:      st.BusyNanos,
-			Megaflows:      st.Megaflows,
-			Expired:        st.Expired,
-			TunnelPushes:   st.TunnelPushes,
-			TunnelPops:     st.TunnelPops,
-			TunnelMtuDrops: st.TunnelMTUDrops,
-			TunnelDrops:    tunnelDrops(&st),
+			Id:               int32(st.ID),
+			Core:             int32(st.Core),
+			Packets:          st.Packets,
+			EmcHits:          st.EMCHits,
+			MegaflowHits:     st.MegaflowHits,
+			Upcalls:          st.Upcalls,
+			UpcallsLost:      st.UpcallsLost,
+			Revalidations:    st.Revalidations,
+			Malformed:        st.Malformed,
+			TxDropped:        st.TxDropped,
+			Iterations:       st.Iterations,
+			Parks:            st.Parks,
+			BusyNanos:        st.BusyNanos,
+			Megaflows:        st.Megaflows,
+			Expired:          st.Expired,
+			TunnelPushes:     st.TunnelPushes,
+			TunnelPops:       st.TunnelPops,
+			TunnelMtuDrops:   st.TunnelMTUDrops,
+			TunnelDrops:      tunnelDrops(&st),
+			TunnelFragNeeded: st.TunnelFragNeeded,
 		})
 	}
 	return resp, nil

@@ -64,6 +64,11 @@ func isTerminal(f *os.File) bool {
 // run executes one vsctl invocation and returns its exit status. Errors are
 // printed as one line, "PROG: message", as ovs-vsctl does.
 func run(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, tty bool) int {
+	df, args, err := takeDialFlags(args, getenv) // --server, --tls-*: dial.go
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %s\n", prog, oneLine(err.Error()))
+		return usageExit(err)
+	}
 	if cargs, ok := cobraArgs(args); ok {
 		return runCobra(prog, cargs, stdout, stderr, getenv)
 	}
@@ -83,6 +88,9 @@ func run(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 	if g.version {
 		fmt.Fprintf(stdout, "%s (vswitch)\n", prog)
 		return 0
+	}
+	if df.server != "" {
+		g.server = df.server
 	}
 	if g.server == "" {
 		g.server = defaultServer
@@ -106,7 +114,7 @@ func run(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 		ctx, cancel = context.WithTimeout(ctx, g.timeout)
 		defer cancel()
 	}
-	cl, err := dial(g.server)
+	cl, err := dialServer(g.server, df)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %s\n", prog, oneLine(err.Error()))
 		return 1
@@ -170,10 +178,7 @@ func (cl *client) explain(err error, g globalOpts) string {
 	cl.mu.Lock()
 	dialErr := cl.dialErr
 	cl.mu.Unlock()
-	hint := "(is vswitchd running?)"
-	if errors.Is(dialErr, unix.EACCES) {
-		hint = "(run as root or as a member of vswitchd's --socket-group)"
-	}
+	hint := dialHint(dialErr)
 	switch st.Code() {
 	case codes.Unavailable:
 		if dialErr != nil {
@@ -230,7 +235,8 @@ Datapath:   dpif/dump-flows BR (megaflows), pmd-stats-show, pmd-stats-clear, pmd
             (also as dpif-netdev/pmd-stats-show, dpif-netdev/pmd-stats-clear,
             dpif-netdev/pmd-rxq-show)
 
-Options:    --server=PATH|unix:PATH (env VSWITCH_SERVER; default %s)
+Options:    --server=PATH|unix:PATH|tcp:HOST:PORT (env VSWITCH_SERVER; default %s)
+            --tls-cert=FILE --tls-key=FILE --tls-ca=FILE (TLS to a tcp: server)
             --timeout=SECS (default 10; 0 waits forever), --may-exist, --if-exists,
             --strict, --bundle, --names, --no-names, --no-stats, --format=json
 `, prog, prog, defaultServer)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -26,6 +27,11 @@ import (
 type options struct {
 	db, runDir, pmdCores, mem, pmdPoll, socketGroup, logLevel string
 	emcInvProb, metricsAddr                                   string
+
+	// API over TCP (api/tls.go), request limits and the log file.
+	tcp                 api.TCPConfig
+	maxRequest, logFile string
+	callTimeout         time.Duration
 }
 
 // The main goroutine keeps the process's main thread, so no PMD (which
@@ -51,6 +57,14 @@ func run() error {
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on ADDR (HOST:PORT; a bare PORT means 127.0.0.1); off when empty")
 	flag.StringVar(&o.emcInvProb, "emc-insert-inv-prob", "100", "a megaflow hit enters the exact-match cache with probability 1/N; 0 disables the EMC")
+	flag.StringVar(&o.tcp.Listen, "listen", "", "also serve the API on tcp:HOST:PORT, with TLS (--tls-cert, --tls-key); plaintext only on loopback with --insecure")
+	flag.StringVar(&o.tcp.CertFile, "tls-cert", "", "TLS server certificate (PEM) for --listen")
+	flag.StringVar(&o.tcp.KeyFile, "tls-key", "", "private key (PEM) of --tls-cert")
+	flag.StringVar(&o.tcp.CAFile, "tls-ca", "", "CA bundle (PEM): --listen clients must present a certificate signed by it")
+	flag.BoolVar(&o.tcp.Insecure, "insecure", false, "allow plaintext --listen on a loopback address (127.0.0.1, ::1)")
+	flag.StringVar(&o.maxRequest, "max-request-size", "8M", "largest API request accepted (K, M suffixes); larger ones get ResourceExhausted")
+	flag.DurationVar(&o.callTimeout, "call-timeout", api.DefaultCallTimeout, "longest a unary API call may take (streams are not bounded); 0 means no limit")
+	flag.StringVar(&o.logFile, "log-file", "", "write logs to FILE instead of stderr; SIGHUP reopens it (for logrotate)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see vswitchd -h)", flag.Arg(0))
@@ -59,7 +73,27 @@ func run() error {
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", o.logLevel)
 	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	// Refuse an unsafe or incomplete --listen before anything is opened.
+	if err := o.tcp.Check(); err != nil {
+		return err
+	}
+	maxRequest, err := parseSize(o.maxRequest)
+	if err != nil {
+		return fmt.Errorf("--max-request-size %q: %w", o.maxRequest, err)
+	}
+	if o.callTimeout < 0 {
+		return fmt.Errorf("--call-timeout %s: must not be negative (0 means no limit)", o.callTimeout)
+	}
+	var logOut io.Writer = os.Stderr
+	var logF *logFile
+	if o.logFile != "" {
+		if logF, err = openLogFile(o.logFile); err != nil {
+			return err
+		}
+		defer logF.Close()
+		logOut = logF
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})))
 
 	st, err := store.Open(o.db, time.Second)
 	if err != nil {
@@ -87,6 +121,14 @@ func run() error {
 	lis, err := api.Listen(sockPath, o.socketGroup)
 	if err != nil {
 		return err
+	}
+	var tcpLis *api.TCPListener
+	if o.tcp.Listen != "" {
+		if tcpLis, err = api.ListenTCP(o.tcp); err != nil {
+			lis.Close()
+			return err
+		}
+		defer tcpLis.Close()
 	}
 
 	emc := bridge.EMCInsertInvProb(o.emcInvProb)
@@ -124,19 +166,36 @@ func run() error {
 		defer ml.Close()
 		slog.Info("metrics served", "addr", ml.Addr().String())
 	}
-	srv := api.NewServer(sw)
-	serveErr := make(chan error, 1)
+	srv := api.NewServer(sw, api.WithMaxRequestBytes(maxRequest), api.WithCallTimeout(o.callTimeout))
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(lis) }()
+	if tcpLis != nil {
+		go func() { serveErr <- srv.Serve(tcpLis) }()
+		tlsOn, clientCerts := tcpLis.TLS()
+		slog.Info("api served on tcp", "addr", tcpLis.Addr().String(), "tls", tlsOn, "client_certs_required", clientCerts)
+	}
 	slog.Info("vswitchd ready", "socket", sockPath, "db", st.Path(), "pmd_cores", cores, "pmd_poll", o.pmdPoll, "gomaxprocs", runtime.GOMAXPROCS(0))
+	if err := sdNotify("READY=1"); err != nil {
+		slog.Warn("systemd notification failed", "err", err)
+	}
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	select {
-	case s := <-sig:
-		slog.Info("stopping", "signal", s.String())
-	case err = <-serveErr:
-		slog.Error("grpc server stopped", "err", err)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				reopen(logF, tcpLis)
+				continue
+			}
+			slog.Info("stopping", "signal", s.String())
+		case err = <-serveErr:
+			slog.Error("grpc server stopped", "err", err)
+		}
+		break wait
 	}
+	sdNotify("STOPPING=1")
 	stopped := make(chan struct{})
 	go func() { srv.GracefulStop(); close(stopped) }()
 	select {
@@ -149,6 +208,27 @@ func run() error {
 	os.Remove(sockPath)
 	os.Remove(pidFile)
 	return err
+}
+
+// reopen handles SIGHUP: a new log file (after logrotate moved the old
+// one) and fresh TLS files (after a certificate renewal).
+func reopen(lf *logFile, tcpLis *api.TCPListener) {
+	if lf != nil {
+		if err := lf.Reopen(); err != nil {
+			slog.Error("SIGHUP: log file not reopened", "err", err)
+		} else {
+			slog.Info("SIGHUP: log file reopened", "path", lf.path)
+		}
+	}
+	if tcpLis != nil {
+		if on, _ := tcpLis.TLS(); on {
+			if err := tcpLis.Reload(); err != nil {
+				slog.Error("SIGHUP: TLS files not reloaded; the previous ones stay in use", "err", err)
+			} else {
+				slog.Info("SIGHUP: TLS certificate, key and CA reloaded")
+			}
+		}
+	}
 }
 
 // applyStored fills options not given on the command line from the store's
