@@ -124,7 +124,9 @@ func newRootCmd(prog string, getenv func(string) string) *cobra.Command {
 		Short: "Configure a running vswitchd with ovs-vsctl, ovs-ofctl and ovs-appctl command lines",
 		Long: "Configure a running vswitchd with ovs-vsctl, ovs-ofctl and ovs-appctl command lines.\n\n" +
 			"Options (before a command, or after it as ovs-ofctl allows):\n" +
-			"  --server=PATH|unix:PATH  vswitchd socket (env VSWITCH_SERVER; default " + defaultServer + ")\n" +
+			"  --server=ADDR            unix:PATH, PATH, tcp:HOST:PORT or ssl:HOST:PORT (env VSWITCH_SERVER;\n" +
+			"                           default " + defaultServer + ")\n" +
+			"  --tls-cert, --tls-key, --tls-ca=FILE  client certificate, key and server CA for tcp:/ssl:\n" +
 			"  --timeout=SECS           give up after SECS (default 10; 0 waits forever)\n" +
 			"  --may-exist, --if-exists no error if the thing exists / is absent\n" +
 			"  --strict, --bundle       exact-match mod/del-flows; add/delete lines in add-flow FILE\n" +
