@@ -94,6 +94,8 @@ func formatDPActions(acts []datapath.Action, byDP map[uint32]*port) string {
 				out = p.cfg.Name
 			}
 			parts = append(parts, fmt.Sprintf("tnl_push(header=%d,out=%s)", a.Arg, out))
+		case datapath.ActSetTunnel:
+			parts = append(parts, fmt.Sprintf("set(tunnel(tun_id=%d,dst=%d.%d.%d.%d))", a.Arg, byte(a.Arg2>>24), byte(a.Arg2>>16), byte(a.Arg2>>8), byte(a.Arg2)))
 		case datapath.ActTunnelPop:
 			parts = append(parts, fmt.Sprintf("tnl_pop(udp_port=%d,recirc_port=%d)", uint16(a.Arg), a.Port))
 		case datapath.ActUserspace:

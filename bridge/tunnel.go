@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"vswitch/datapath"
+	"vswitch/datapath/netdev/udptunnel"
 	"vswitch/flowtable"
 	"vswitch/openflow"
 	"vswitch/vxlan"
@@ -27,6 +28,7 @@ type tunnels struct {
 	table    *vxlan.Table
 	resolver *vxlan.Resolver
 	vports   map[uint16]*vport // by UDP destination port
+	kports   map[uint16]*kport // underlay=kernel sockets, by UDP port
 	probes   chan probe
 	done     chan struct{}
 	wg       sync.WaitGroup
@@ -40,6 +42,14 @@ type vport struct {
 	dpNo    uint32
 	dev     *tunnelDev
 	users   int
+}
+
+// kport is an underlay=kernel tunnel socket: the datapath port its
+// tunnel ports' packets leave by and arrive on.
+type kport struct {
+	dpNo  uint32
+	dev   *udptunnel.Port
+	users int
 }
 
 // probe asks for an ARP request for an unresolved next hop.
@@ -71,7 +81,7 @@ func (s *Switch) ensureTunnels() error {
 		return fmt.Errorf("tunnels: read underlay routes: %w", err)
 	}
 	t := &tunnels{table: table, resolver: vxlan.NewResolver(table, 5*time.Minute),
-		vports: map[uint16]*vport{}, probes: make(chan probe, 64), done: make(chan struct{})}
+		vports: map[uint16]*vport{}, kports: map[uint16]*kport{}, probes: make(chan probe, 64), done: make(chan struct{})}
 	t.wg.Add(1)
 	go s.prober(t)
 	s.tnl = t
@@ -91,14 +101,32 @@ func (s *Switch) closeTunnels() {
 // openTunnel attaches a vxlan port to its vport. Caller holds s.mu.
 func (s *Switch) openTunnel(p *port) {
 	o, err := vxlan.ParseOptions(p.cfg.Interface.Options)
-	if err == nil && o.KernelUnderlay {
-		err = fmt.Errorf("options:underlay=kernel is not supported yet; use the default (a switch-owned underlay bridge)")
-	}
 	if err == nil {
 		err = s.ensureTunnels()
 	}
 	if err != nil {
 		p.err = err.Error()
+		return
+	}
+	if o.KernelUnderlay {
+		kp := s.tnl.kports[o.DstPort]
+		if kp == nil {
+			dev, err := udptunnel.Open(fmt.Sprintf("vxlan_udp_%d", o.DstPort), o.DstPort)
+			if err != nil {
+				p.err = err.Error()
+				return
+			}
+			no, err := s.dp.AddPort(dev)
+			if err != nil {
+				dev.Close()
+				p.err = err.Error()
+				return
+			}
+			kp = &kport{dpNo: no, dev: dev}
+			s.tnl.kports[o.DstPort] = kp
+		}
+		kp.users++
+		p.dev, p.err = kp.dev, ""
 		return
 	}
 	vp := s.tnl.vports[o.DstPort]
@@ -121,6 +149,17 @@ func (s *Switch) closeTunnel(p *port) {
 	if p.dev == nil || s.tnl == nil {
 		return
 	}
+	for dst, kp := range s.tnl.kports {
+		if datapath.Port(kp.dev) != p.dev {
+			continue
+		}
+		if kp.users--; kp.users == 0 {
+			if err := s.dp.RemovePort(kp.dpNo); err != nil {
+				slog.Warn("remove tunnel socket port", "port", kp.dev.Name(), "err", err)
+			}
+			delete(s.tnl.kports, dst)
+		}
+	}
 	for dst, vp := range s.tnl.vports {
 		if vp.dev != p.dev {
 			continue
@@ -142,6 +181,7 @@ type xtunnels struct {
 	ports  []*xport          // every vxlan port
 	vports map[uint32]uint16 // vport datapath number -> UDP port
 	byUDP  map[uint16]uint32 // UDP port -> vport datapath number
+	kernel map[uint16]uint32 // UDP port -> underlay=kernel socket port
 }
 
 // buildTunnels fills the tunnel view of a snapshot. Caller holds s.mu.
@@ -149,9 +189,12 @@ func (s *Switch) buildTunnels(xs *xsnap, xports map[string]*xport) {
 	if s.tnl == nil {
 		return
 	}
-	xt := &xtunnels{t: s.tnl, dp: s.dp, vports: map[uint32]uint16{}, byUDP: map[uint16]uint32{}}
+	xt := &xtunnels{t: s.tnl, dp: s.dp, vports: map[uint32]uint16{}, byUDP: map[uint16]uint32{}, kernel: map[uint16]uint32{}}
 	for dst, vp := range s.tnl.vports {
 		xt.vports[vp.dpNo], xt.byUDP[dst] = dst, vp.dpNo
+	}
+	for dst, kp := range s.tnl.kports {
+		xt.vports[kp.dpNo], xt.kernel[dst] = dst, kp.dpNo
 	}
 	for name, xp := range xports {
 		p := s.ports[name]
@@ -182,8 +225,9 @@ func (xt *xtunnels) tunnelPort(dstPort uint16, k *flowtable.Key) *xport {
 	dst := netip.AddrFrom4(k.TunDst)
 	for _, xp := range xt.ports {
 		o := xp.tun
-		if o.DstPort != dstPort || (!o.RemoteFlow && o.RemoteIP != src) ||
-			(o.LocalIP.IsValid() && o.LocalIP != dst) || (!o.KeyFlow && uint64(o.Key) != k.TunID) {
+		// A kernel socket does not say which local address it was sent to.
+		localOK := !o.LocalIP.IsValid() || o.LocalIP == dst || k.TunDst == [4]byte{}
+		if o.DstPort != dstPort || (!o.RemoteFlow && o.RemoteIP != src) || !localOK || (!o.KeyFlow && uint64(o.Key) != k.TunID) {
 			continue
 		}
 		score := 0
@@ -278,6 +322,19 @@ func (x *xlate) encap(p *xport) {
 	}
 	if !remote.Is4() || remote.IsUnspecified() {
 		x.note("tunnel %s: no IPv4 remote endpoint", p.name)
+		return
+	}
+	if o.KernelUnderlay {
+		kp, ok := xt.kernel[o.DstPort]
+		if !ok {
+			return
+		}
+		x.commitVLAN()
+		x.commitFields()
+		r4 := remote.As4()
+		x.acts = append(x.acts, datapath.Action{Kind: datapath.ActSetTunnel, Arg: uint64(vni),
+			Arg2: uint64(r4[0])<<24 | uint64(r4[1])<<16 | uint64(r4[2])<<8 | uint64(r4[3])}, datapath.Output(kp))
+		x.note("tunnel %s: to %s (VNI %d) through the kernel's UDP socket", p.name, remote, vni)
 		return
 	}
 	rt, ok := xt.t.table.Lookup(remote)
@@ -441,8 +498,11 @@ func (s *Switch) TunnelShow() ([]vxlan.Route, []vxlan.Neigh, []TunnelPortView) {
 		if !o.KeyFlow {
 			v.Key = fmt.Sprint(o.Key)
 		}
-		if vp := s.tnl.vports[o.DstPort]; vp != nil {
+		if vp := s.tnl.vports[o.DstPort]; vp != nil && !o.KernelUnderlay {
 			v.VPort = vp.dev.name
+		}
+		if kp := s.tnl.kports[o.DstPort]; kp != nil && o.KernelUnderlay {
+			v.VPort = kp.dev.Name()
 		}
 		ports = append(ports, v)
 	}

@@ -44,6 +44,10 @@ const (
 	// ActTunnelPop decapsulates (TunnelPop) and recirculates; it ends the
 	// action list.
 	ActTunnelPop
+	// ActSetTunnel sets the packet's tunnel metadata for a port that
+	// encapsulates itself (the kernel-underlay VXLAN port): VNI Arg,
+	// remote IPv4 endpoint in the low 32 bits of Arg2.
+	ActSetTunnel
 )
 
 // Action is one datapath action; a flow's actions are a pointer-free slice
@@ -111,6 +115,9 @@ func apply(a *Action, p *Packet) bool {
 		ActSetIPv6Src, ActSetIPv6Dst, ActSetIPv6TC, ActSetIPv6HopLimit,
 		ActSetTPSrc, ActSetTPDst:
 		return setL3L4(a, p.Data())
+	case ActSetTunnel:
+		p.Tun = TunnelMeta{Valid: true, ID: a.Arg,
+			Dst: [4]byte{byte(a.Arg2 >> 24), byte(a.Arg2 >> 16), byte(a.Arg2 >> 8), byte(a.Arg2)}}
 	case ActSetEthSrc, ActSetEthDst:
 		d := p.Data()
 		if len(d) < 14 {

@@ -514,7 +514,7 @@ func (p *pmd) clone(pkt *Packet) *Packet {
 		p.cache.Put(c)
 		return nil
 	}
-	c.InPort = pkt.InPort
+	c.InPort, c.Tun = pkt.InPort, pkt.Tun
 	return c
 }
 

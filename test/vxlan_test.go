@@ -107,3 +107,40 @@ func TestVXLANKernelInterop(t *testing.T) {
 	}
 	t.Logf("pmd-stats-show after 5 corrupt and 3 truncated VXLAN packets:\n%s", stats)
 }
+
+// TestVXLANKernelUnderlay is the fallback for hosts where the switch owns
+// no underlay port (options:underlay=kernel): encapsulated packets go
+// through a kernel UDP socket in batches, to a Linux VXLAN VTEP in a
+// namespace reached over the host's own routing.
+func TestVXLANKernelUnderlay(t *testing.T) {
+	requireE2E(t, "ping")
+	d := startDaemon(t)
+	brInt := d.AddBridge("bik")
+	o, v := subnet(), subnet()
+	remote := newHost(t, o+".2/24")
+	run(t, "ip", "addr", "add", o+".1/24", "dev", remote.Port)
+	remote.MustExec("ethtool", "-K", "eth0", "tx-udp_tnl-segmentation", "off", "tx-udp_tnl-csum-segmentation", "off")
+	remote.MustExec("ip", "link", "add", "vx0", "type", "vxlan", "id", "100", "local", o+".2", "remote", o+".1", "dstport", "4789", "dev", "eth0")
+	remote.MustExec("ip", "addr", "add", v+".2/24", "dev", "vx0")
+	remote.MustExec("ip", "link", "set", "vx0", "up")
+	// A veth hands the host's UDP socket inner checksums still partial
+	// (a NIC would have filled them on the wire): compute them in the
+	// remote's stack instead.
+	remote.MustExec("ethtool", "-K", "vx0", "tx", "off")
+	rv := &Host{t: t, NS: remote.NS, IP: v + ".2"}
+
+	h1 := newHost(t, v+".1/24")
+	h1.MustExec("ip", "link", "set", "eth0", "mtu", "1450")
+	attach(d, brInt, h1)
+	d.Vsctl("add-port", brInt, "vxk", "--", "set", "Interface", "vxk", "type=vxlan",
+		"options:remote_ip="+o+".2", "options:key=100", "options:underlay=kernel")
+	d.WaitPortUp("vxk")
+	pingOK(t, h1, rv.IP)
+	mbps := transfer(t, h1, rv, 20<<20)
+	back := transfer(t, rv, h1, 20<<20)
+	ports := d.Vsctl("tnl/ports/show")
+	if !strings.Contains(ports, "vxlan_udp_4789 (4789) ref_cnt=1") {
+		t.Fatalf("tnl/ports/show:\n%s", ports)
+	}
+	t.Logf("underlay=kernel: ping ok, 20 MiB TCP %.0f Mbit/s to the kernel VTEP, %.0f Mbit/s back\n%s", mbps, back, ports)
+}
