@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 
 # Debian packages the end-to-end tests and the demo run (peers nobody here
 # wrote). Only the missing ones are installed.
-APT_PACKAGES := iproute2 iputils-ping netcat-openbsd tcpdump ethtool dpdk-dev coreutils qemu-system-x86 cpio kmod xz-utils curl
+APT_PACKAGES := iproute2 iputils-ping netcat-openbsd tcpdump ethtool dpdk-dev coreutils qemu-system-x86 cpio kmod xz-utils curl tshark
 
 # Packages with goroutines sharing state: run under the race detector.
 RACE_PKGS := ./datapath/... ./bridge/... ./store/... ./api/... ./vxlan/...

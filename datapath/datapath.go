@@ -97,6 +97,8 @@ type dpPort struct {
 	// rxErrors counts frames the datapath refused (too short to classify,
 	// invalid source MAC): the backend delivered them, we dropped them.
 	rxErrors atomic.Uint64
+	// capture, when set, copies the port's frames (portcap.go).
+	capture atomic.Pointer[Capture]
 }
 
 // snapshot is the immutable view PMDs run on; replaced, never mutated.
@@ -275,6 +277,9 @@ func (d *Datapath) Inject(no uint32, pkt *Packet) error {
 	var b Batch
 	b.Add(pkt)
 	d.injectMu.Lock()
+	if cp := s.ports[no].capture.Load(); cp != nil {
+		cp.tap(&b, CaptureTx)
+	}
 	s.ports[no].port.Tx(len(d.pmds), &b, c)
 	d.injectMu.Unlock()
 	c.Flush()

@@ -283,6 +283,9 @@ func (p *pmd) iterate() int {
 func (p *pmd) process(in *dpPort) {
 	b := &p.rx
 	n := b.N
+	if c := in.capture.Load(); c != nil {
+		c.tap(b, CaptureRx)
+	}
 	p.local.Packets += uint64(n)
 	var pending uint64
 	useEMC := p.dp.emcInv.Load() != 0
@@ -531,7 +534,7 @@ func (p *pmd) queue(no uint32, pkt *Packet) {
 	}
 	b.Add(pkt)
 	if b.Full() {
-		p.snap.ports[no].port.Tx(p.id, b, p.cache)
+		p.txOut(no, b)
 	}
 }
 
@@ -539,7 +542,7 @@ func (p *pmd) queue(no uint32, pkt *Packet) {
 func (p *pmd) flush() {
 	for _, no := range p.dirty {
 		if b := &p.tx[no]; b.N > 0 {
-			p.snap.ports[no].port.Tx(p.id, b, p.cache)
+			p.txOut(no, b)
 		}
 	}
 	p.dirty = p.dirty[:0]
@@ -597,4 +600,13 @@ func (p *pmd) pushStats(f *megaflow) {
 		p.dp.push(r, f.used, dp, db)
 	}
 	f.pushedP, f.pushedB = f.packets, f.bytes
+}
+
+// txOut sends a tx batch, through the port's capture if one runs.
+func (p *pmd) txOut(no uint32, b *Batch) {
+	dp := p.snap.ports[no]
+	if c := dp.capture.Load(); c != nil {
+		c.tap(b, CaptureTx)
+	}
+	dp.port.Tx(p.id, b, p.cache)
 }

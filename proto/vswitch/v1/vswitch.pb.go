@@ -728,6 +728,58 @@ func (PortAction) EnumDescriptor() ([]byte, []int) {
 	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{8}
 }
 
+type CaptureDirection int32
+
+const (
+	CaptureDirection_CAPTURE_DIRECTION_UNSPECIFIED CaptureDirection = 0 // both
+	CaptureDirection_CAPTURE_DIRECTION_BOTH        CaptureDirection = 1
+	CaptureDirection_CAPTURE_DIRECTION_RX          CaptureDirection = 2
+	CaptureDirection_CAPTURE_DIRECTION_TX          CaptureDirection = 3
+)
+
+// Enum value maps for CaptureDirection.
+var (
+	CaptureDirection_name = map[int32]string{
+		0: "CAPTURE_DIRECTION_UNSPECIFIED",
+		1: "CAPTURE_DIRECTION_BOTH",
+		2: "CAPTURE_DIRECTION_RX",
+		3: "CAPTURE_DIRECTION_TX",
+	}
+	CaptureDirection_value = map[string]int32{
+		"CAPTURE_DIRECTION_UNSPECIFIED": 0,
+		"CAPTURE_DIRECTION_BOTH":        1,
+		"CAPTURE_DIRECTION_RX":          2,
+		"CAPTURE_DIRECTION_TX":          3,
+	}
+)
+
+func (x CaptureDirection) Enum() *CaptureDirection {
+	p := new(CaptureDirection)
+	*p = x
+	return p
+}
+
+func (x CaptureDirection) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CaptureDirection) Descriptor() protoreflect.EnumDescriptor {
+	return file_vswitch_v1_vswitch_proto_enumTypes[9].Descriptor()
+}
+
+func (CaptureDirection) Type() protoreflect.EnumType {
+	return &file_vswitch_v1_vswitch_proto_enumTypes[9]
+}
+
+func (x CaptureDirection) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CaptureDirection.Descriptor instead.
+func (CaptureDirection) EnumDescriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{9}
+}
+
 type AddBridgeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -2376,7 +2428,10 @@ type AddFlowRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
 	// flow in ovs-ofctl syntax, e.g. "priority=10,ip,actions=drop".
-	Flow          string `protobuf:"bytes,2,opt,name=flow,proto3" json:"flow,omitempty"`
+	Flow string `protobuf:"bytes,2,opt,name=flow,proto3" json:"flow,omitempty"`
+	// transient rules live in the datapath but not in the store: a restart
+	// forgets them (vsctl add-flow --transient).
+	Transient     bool `protobuf:"varint,3,opt,name=transient,proto3" json:"transient,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2423,6 +2478,13 @@ func (x *AddFlowRequest) GetFlow() string {
 		return x.Flow
 	}
 	return ""
+}
+
+func (x *AddFlowRequest) GetTransient() bool {
+	if x != nil {
+		return x.Transient
+	}
+	return false
 }
 
 type AddFlowResponse struct {
@@ -2563,7 +2625,9 @@ type AddFlowsRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Bridge string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
 	// flows in ovs-ofctl syntax, one rule each.
-	Flows         []string `protobuf:"bytes,2,rep,name=flows,proto3" json:"flows,omitempty"`
+	Flows []string `protobuf:"bytes,2,rep,name=flows,proto3" json:"flows,omitempty"`
+	// transient as in AddFlowRequest, for every rule.
+	Transient     bool `protobuf:"varint,3,opt,name=transient,proto3" json:"transient,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2610,6 +2674,13 @@ func (x *AddFlowsRequest) GetFlows() []string {
 		return x.Flows
 	}
 	return nil
+}
+
+func (x *AddFlowsRequest) GetTransient() bool {
+	if x != nil {
+		return x.Transient
+	}
+	return false
 }
 
 type AddFlowsResponse struct {
@@ -8590,6 +8661,162 @@ func (x *TunnelPort) GetVport() string {
 	return ""
 }
 
+type CaptureRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Port      string                 `protobuf:"bytes,1,opt,name=port,proto3" json:"port,omitempty"`
+	Direction CaptureDirection       `protobuf:"varint,2,opt,name=direction,proto3,enum=vswitch.v1.CaptureDirection" json:"direction,omitempty"`
+	// Stop after this many frames (0: until the client cancels).
+	Count uint64 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	// Bytes kept of each frame (0: the whole frame).
+	Snaplen uint32 `protobuf:"varint,4,opt,name=snaplen,proto3" json:"snaplen,omitempty"`
+	// At most this many frames per second (0: 200000).
+	MaxRate       uint32 `protobuf:"varint,5,opt,name=max_rate,json=maxRate,proto3" json:"max_rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaptureRequest) Reset() {
+	*x = CaptureRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[120]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaptureRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaptureRequest) ProtoMessage() {}
+
+func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[120]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaptureRequest.ProtoReflect.Descriptor instead.
+func (*CaptureRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{120}
+}
+
+func (x *CaptureRequest) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *CaptureRequest) GetDirection() CaptureDirection {
+	if x != nil {
+		return x.Direction
+	}
+	return CaptureDirection_CAPTURE_DIRECTION_UNSPECIFIED
+}
+
+func (x *CaptureRequest) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *CaptureRequest) GetSnaplen() uint32 {
+	if x != nil {
+		return x.Snaplen
+	}
+	return 0
+}
+
+func (x *CaptureRequest) GetMaxRate() uint32 {
+	if x != nil {
+		return x.MaxRate
+	}
+	return 0
+}
+
+type CapturedFrame struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	UnixNanos int64                  `protobuf:"varint,1,opt,name=unix_nanos,json=unixNanos,proto3" json:"unix_nanos,omitempty"`
+	Direction CaptureDirection       `protobuf:"varint,2,opt,name=direction,proto3,enum=vswitch.v1.CaptureDirection" json:"direction,omitempty"`
+	OrigLen   uint32                 `protobuf:"varint,3,opt,name=orig_len,json=origLen,proto3" json:"orig_len,omitempty"`
+	Data      []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	// Frames not captured so far (reader behind or rate budget spent).
+	Dropped       uint64 `protobuf:"varint,5,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CapturedFrame) Reset() {
+	*x = CapturedFrame{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[121]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapturedFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapturedFrame) ProtoMessage() {}
+
+func (x *CapturedFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[121]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapturedFrame.ProtoReflect.Descriptor instead.
+func (*CapturedFrame) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{121}
+}
+
+func (x *CapturedFrame) GetUnixNanos() int64 {
+	if x != nil {
+		return x.UnixNanos
+	}
+	return 0
+}
+
+func (x *CapturedFrame) GetDirection() CaptureDirection {
+	if x != nil {
+		return x.Direction
+	}
+	return CaptureDirection_CAPTURE_DIRECTION_UNSPECIFIED
+}
+
+func (x *CapturedFrame) GetOrigLen() uint32 {
+	if x != nil {
+		return x.OrigLen
+	}
+	return 0
+}
+
+func (x *CapturedFrame) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *CapturedFrame) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
 var File_vswitch_v1_vswitch_proto protoreflect.FileDescriptor
 
 const file_vswitch_v1_vswitch_proto_rawDesc = "" +
@@ -8716,19 +8943,21 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x03age\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x03age\")\n" +
 	"\x0fFdbFlushRequest\x12\x16\n" +
 	"\x06bridge\x18\x01 \x01(\tR\x06bridge\"\x12\n" +
-	"\x10FdbFlushResponse\"<\n" +
+	"\x10FdbFlushResponse\"Z\n" +
 	"\x0eAddFlowRequest\x12\x16\n" +
 	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x12\n" +
-	"\x04flow\x18\x02 \x01(\tR\x04flow\"\x11\n" +
+	"\x04flow\x18\x02 \x01(\tR\x04flow\x12\x1c\n" +
+	"\ttransient\x18\x03 \x01(\bR\ttransient\"\x11\n" +
 	"\x0fAddFlowResponse\"W\n" +
 	"\x0fDelFlowsRequest\x12\x16\n" +
 	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x14\n" +
 	"\x05match\x18\x02 \x01(\tR\x05match\x12\x16\n" +
 	"\x06strict\x18\x03 \x01(\bR\x06strict\"\x12\n" +
-	"\x10DelFlowsResponse\"?\n" +
+	"\x10DelFlowsResponse\"]\n" +
 	"\x0fAddFlowsRequest\x12\x16\n" +
 	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x14\n" +
-	"\x05flows\x18\x02 \x03(\tR\x05flows\"\x12\n" +
+	"\x05flows\x18\x02 \x03(\tR\x05flows\x12\x1c\n" +
+	"\ttransient\x18\x03 \x01(\bR\ttransient\"\x12\n" +
 	"\x10AddFlowsResponse\"U\n" +
 	"\x0fModFlowsRequest\x12\x16\n" +
 	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x12\n" +
@@ -9206,7 +9435,20 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\blocal_ip\x18\x04 \x01(\tR\alocalIp\x12\x10\n" +
 	"\x03key\x18\x05 \x01(\tR\x03key\x12\x19\n" +
 	"\bdst_port\x18\x06 \x01(\rR\adstPort\x12\x14\n" +
-	"\x05vport\x18\a \x01(\tR\x05vport*\xee\x01\n" +
+	"\x05vport\x18\a \x01(\tR\x05vport\"\xab\x01\n" +
+	"\x0eCaptureRequest\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\tR\x04port\x12:\n" +
+	"\tdirection\x18\x02 \x01(\x0e2\x1c.vswitch.v1.CaptureDirectionR\tdirection\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x04R\x05count\x12\x18\n" +
+	"\asnaplen\x18\x04 \x01(\rR\asnaplen\x12\x19\n" +
+	"\bmax_rate\x18\x05 \x01(\rR\amaxRate\"\xb3\x01\n" +
+	"\rCapturedFrame\x12\x1d\n" +
+	"\n" +
+	"unix_nanos\x18\x01 \x01(\x03R\tunixNanos\x12:\n" +
+	"\tdirection\x18\x02 \x01(\x0e2\x1c.vswitch.v1.CaptureDirectionR\tdirection\x12\x19\n" +
+	"\borig_len\x18\x03 \x01(\rR\aorigLen\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x18\n" +
+	"\adropped\x18\x05 \x01(\x04R\adropped*\xee\x01\n" +
 	"\x0ePacketInReason\x12 \n" +
 	"\x1cPACKET_IN_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19PACKET_IN_REASON_NO_MATCH\x10\x01\x12\x1b\n" +
@@ -9326,7 +9568,12 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x0ePORT_ACTION_UP\x10\x01\x12\x14\n" +
 	"\x10PORT_ACTION_DOWN\x10\x02\x12\x15\n" +
 	"\x11PORT_ACTION_FLOOD\x10\x03\x12\x18\n" +
-	"\x14PORT_ACTION_NO_FLOOD\x10\x042\xc1\x15\n" +
+	"\x14PORT_ACTION_NO_FLOOD\x10\x04*\x85\x01\n" +
+	"\x10CaptureDirection\x12!\n" +
+	"\x1dCAPTURE_DIRECTION_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16CAPTURE_DIRECTION_BOTH\x10\x01\x12\x18\n" +
+	"\x14CAPTURE_DIRECTION_RX\x10\x02\x12\x18\n" +
+	"\x14CAPTURE_DIRECTION_TX\x10\x032\x85\x16\n" +
 	"\aVswitch\x12H\n" +
 	"\tAddBridge\x12\x1c.vswitch.v1.AddBridgeRequest\x1a\x1d.vswitch.v1.AddBridgeResponse\x12H\n" +
 	"\tDelBridge\x12\x1c.vswitch.v1.DelBridgeRequest\x1a\x1d.vswitch.v1.DelBridgeResponse\x12N\n" +
@@ -9361,7 +9608,8 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\n" +
 	"Controller\x12\x1d.vswitch.v1.ControllerRequest\x1a\x1b.vswitch.v1.ControllerEvent(\x010\x01\x12]\n" +
 	"\x10ControllerStatus\x12#.vswitch.v1.ControllerStatusRequest\x1a$.vswitch.v1.ControllerStatusResponse\x12;\n" +
-	"\x05Watch\x12\x18.vswitch.v1.WatchRequest\x1a\x16.vswitch.v1.WatchEvent0\x01\x12K\n" +
+	"\x05Watch\x12\x18.vswitch.v1.WatchRequest\x1a\x16.vswitch.v1.WatchEvent0\x01\x12B\n" +
+	"\aCapture\x12\x1a.vswitch.v1.CaptureRequest\x1a\x19.vswitch.v1.CapturedFrame0\x01\x12K\n" +
 	"\n" +
 	"TunnelShow\x12\x1d.vswitch.v1.TunnelShowRequest\x1a\x1e.vswitch.v1.TunnelShowResponse\x12B\n" +
 	"\aFlowMod\x12\x1a.vswitch.v1.FlowModRequest\x1a\x1b.vswitch.v1.FlowModResponse\x12T\n" +
@@ -9381,8 +9629,8 @@ func file_vswitch_v1_vswitch_proto_rawDescGZIP() []byte {
 	return file_vswitch_v1_vswitch_proto_rawDescData
 }
 
-var file_vswitch_v1_vswitch_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 125)
+var file_vswitch_v1_vswitch_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 127)
 var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(PacketInReason)(0),               // 0: vswitch.v1.PacketInReason
 	(FlowRemovedReason)(0),            // 1: vswitch.v1.FlowRemovedReason
@@ -9393,307 +9641,314 @@ var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(OfField)(0),                      // 6: vswitch.v1.OfField
 	(FailMode)(0),                     // 7: vswitch.v1.FailMode
 	(PortAction)(0),                   // 8: vswitch.v1.PortAction
-	(*AddBridgeRequest)(nil),          // 9: vswitch.v1.AddBridgeRequest
-	(*AddBridgeResponse)(nil),         // 10: vswitch.v1.AddBridgeResponse
-	(*DelBridgeRequest)(nil),          // 11: vswitch.v1.DelBridgeRequest
-	(*DelBridgeResponse)(nil),         // 12: vswitch.v1.DelBridgeResponse
-	(*ListBridgesRequest)(nil),        // 13: vswitch.v1.ListBridgesRequest
-	(*ListBridgesResponse)(nil),       // 14: vswitch.v1.ListBridgesResponse
-	(*PortSpec)(nil),                  // 15: vswitch.v1.PortSpec
-	(*AddPortRequest)(nil),            // 16: vswitch.v1.AddPortRequest
-	(*AddPortResponse)(nil),           // 17: vswitch.v1.AddPortResponse
-	(*DelPortRequest)(nil),            // 18: vswitch.v1.DelPortRequest
-	(*DelPortResponse)(nil),           // 19: vswitch.v1.DelPortResponse
-	(*ListPortsRequest)(nil),          // 20: vswitch.v1.ListPortsRequest
-	(*ListPortsResponse)(nil),         // 21: vswitch.v1.ListPortsResponse
-	(*PortToBridgeRequest)(nil),       // 22: vswitch.v1.PortToBridgeRequest
-	(*PortToBridgeResponse)(nil),      // 23: vswitch.v1.PortToBridgeResponse
-	(*Setting)(nil),                   // 24: vswitch.v1.Setting
-	(*SetRequest)(nil),                // 25: vswitch.v1.SetRequest
-	(*SetResponse)(nil),               // 26: vswitch.v1.SetResponse
-	(*GetRequest)(nil),                // 27: vswitch.v1.GetRequest
-	(*GetResponse)(nil),               // 28: vswitch.v1.GetResponse
-	(*ShowRequest)(nil),               // 29: vswitch.v1.ShowRequest
-	(*ShowResponse)(nil),              // 30: vswitch.v1.ShowResponse
-	(*Bridge)(nil),                    // 31: vswitch.v1.Bridge
-	(*Port)(nil),                      // 32: vswitch.v1.Port
-	(*PortStats)(nil),                 // 33: vswitch.v1.PortStats
-	(*FdbShowRequest)(nil),            // 34: vswitch.v1.FdbShowRequest
-	(*FdbShowResponse)(nil),           // 35: vswitch.v1.FdbShowResponse
-	(*FdbEntry)(nil),                  // 36: vswitch.v1.FdbEntry
-	(*FdbFlushRequest)(nil),           // 37: vswitch.v1.FdbFlushRequest
-	(*FdbFlushResponse)(nil),          // 38: vswitch.v1.FdbFlushResponse
-	(*AddFlowRequest)(nil),            // 39: vswitch.v1.AddFlowRequest
-	(*AddFlowResponse)(nil),           // 40: vswitch.v1.AddFlowResponse
-	(*DelFlowsRequest)(nil),           // 41: vswitch.v1.DelFlowsRequest
-	(*DelFlowsResponse)(nil),          // 42: vswitch.v1.DelFlowsResponse
-	(*AddFlowsRequest)(nil),           // 43: vswitch.v1.AddFlowsRequest
-	(*AddFlowsResponse)(nil),          // 44: vswitch.v1.AddFlowsResponse
-	(*ModFlowsRequest)(nil),           // 45: vswitch.v1.ModFlowsRequest
-	(*ModFlowsResponse)(nil),          // 46: vswitch.v1.ModFlowsResponse
-	(*ReplaceFlowsRequest)(nil),       // 47: vswitch.v1.ReplaceFlowsRequest
-	(*ReplaceFlowsResponse)(nil),      // 48: vswitch.v1.ReplaceFlowsResponse
-	(*DumpFlowsRequest)(nil),          // 49: vswitch.v1.DumpFlowsRequest
-	(*DumpFlowsResponse)(nil),         // 50: vswitch.v1.DumpFlowsResponse
-	(*Flow)(nil),                      // 51: vswitch.v1.Flow
-	(*DumpPortsRequest)(nil),          // 52: vswitch.v1.DumpPortsRequest
-	(*DumpPortsResponse)(nil),         // 53: vswitch.v1.DumpPortsResponse
-	(*DumpTablesRequest)(nil),         // 54: vswitch.v1.DumpTablesRequest
-	(*DumpTablesResponse)(nil),        // 55: vswitch.v1.DumpTablesResponse
-	(*TableStats)(nil),                // 56: vswitch.v1.TableStats
-	(*DumpAggregateRequest)(nil),      // 57: vswitch.v1.DumpAggregateRequest
-	(*DumpAggregateResponse)(nil),     // 58: vswitch.v1.DumpAggregateResponse
-	(*TraceRequest)(nil),              // 59: vswitch.v1.TraceRequest
-	(*TraceResponse)(nil),             // 60: vswitch.v1.TraceResponse
-	(*TraceStep)(nil),                 // 61: vswitch.v1.TraceStep
-	(*PmdRxqsRequest)(nil),            // 62: vswitch.v1.PmdRxqsRequest
-	(*PmdRxqsResponse)(nil),           // 63: vswitch.v1.PmdRxqsResponse
-	(*Rxq)(nil),                       // 64: vswitch.v1.Rxq
-	(*DumpDatapathFlowsRequest)(nil),  // 65: vswitch.v1.DumpDatapathFlowsRequest
-	(*DumpDatapathFlowsResponse)(nil), // 66: vswitch.v1.DumpDatapathFlowsResponse
-	(*DatapathFlow)(nil),              // 67: vswitch.v1.DatapathFlow
-	(*PmdStatsRequest)(nil),           // 68: vswitch.v1.PmdStatsRequest
-	(*PmdStatsResponse)(nil),          // 69: vswitch.v1.PmdStatsResponse
-	(*PmdStats)(nil),                  // 70: vswitch.v1.PmdStats
-	(*PmdStatsClearRequest)(nil),      // 71: vswitch.v1.PmdStatsClearRequest
-	(*PmdStatsClearResponse)(nil),     // 72: vswitch.v1.PmdStatsClearResponse
-	(*ControllerRequest)(nil),         // 73: vswitch.v1.ControllerRequest
-	(*ControllerHello)(nil),           // 74: vswitch.v1.ControllerHello
-	(*PacketOut)(nil),                 // 75: vswitch.v1.PacketOut
-	(*Echo)(nil),                      // 76: vswitch.v1.Echo
-	(*ControllerEvent)(nil),           // 77: vswitch.v1.ControllerEvent
-	(*ControllerReady)(nil),           // 78: vswitch.v1.ControllerReady
-	(*PacketIn)(nil),                  // 79: vswitch.v1.PacketIn
-	(*FlowRemoved)(nil),               // 80: vswitch.v1.FlowRemoved
-	(*PortStatus)(nil),                // 81: vswitch.v1.PortStatus
-	(*PacketOutResult)(nil),           // 82: vswitch.v1.PacketOutResult
-	(*ControllerStatusRequest)(nil),   // 83: vswitch.v1.ControllerStatusRequest
-	(*ControllerStatusResponse)(nil),  // 84: vswitch.v1.ControllerStatusResponse
-	(*ControllerInfo)(nil),            // 85: vswitch.v1.ControllerInfo
-	(*WatchRequest)(nil),              // 86: vswitch.v1.WatchRequest
-	(*WatchEvent)(nil),                // 87: vswitch.v1.WatchEvent
-	(*FlowModRequest)(nil),            // 88: vswitch.v1.FlowModRequest
-	(*FlowModResponse)(nil),           // 89: vswitch.v1.FlowModResponse
-	(*FlowSpec)(nil),                  // 90: vswitch.v1.FlowSpec
-	(*FlowMatch)(nil),                 // 91: vswitch.v1.FlowMatch
-	(*RegMatch)(nil),                  // 92: vswitch.v1.RegMatch
-	(*FlowAction)(nil),                // 93: vswitch.v1.FlowAction
-	(*NoArgs)(nil),                    // 94: vswitch.v1.NoArgs
-	(*OutputAction)(nil),              // 95: vswitch.v1.OutputAction
-	(*ControllerAction)(nil),          // 96: vswitch.v1.ControllerAction
-	(*VlanVidAction)(nil),             // 97: vswitch.v1.VlanVidAction
-	(*VlanPcpAction)(nil),             // 98: vswitch.v1.VlanPcpAction
-	(*PushVlanAction)(nil),            // 99: vswitch.v1.PushVlanAction
-	(*MacAction)(nil),                 // 100: vswitch.v1.MacAction
-	(*Ipv4Action)(nil),                // 101: vswitch.v1.Ipv4Action
-	(*ValueAction)(nil),               // 102: vswitch.v1.ValueAction
-	(*TableAction)(nil),               // 103: vswitch.v1.TableAction
-	(*ResubmitAction)(nil),            // 104: vswitch.v1.ResubmitAction
-	(*SetFieldAction)(nil),            // 105: vswitch.v1.SetFieldAction
-	(*LoadAction)(nil),                // 106: vswitch.v1.LoadAction
-	(*MoveAction)(nil),                // 107: vswitch.v1.MoveAction
-	(*WriteMetadataAction)(nil),       // 108: vswitch.v1.WriteMetadataAction
-	(*DumpFlowSpecsRequest)(nil),      // 109: vswitch.v1.DumpFlowSpecsRequest
-	(*FlowSpecStats)(nil),             // 110: vswitch.v1.FlowSpecStats
-	(*DumpFlowSpecsResponse)(nil),     // 111: vswitch.v1.DumpFlowSpecsResponse
-	(*GlobalConfig)(nil),              // 112: vswitch.v1.GlobalConfig
-	(*BridgeConfig)(nil),              // 113: vswitch.v1.BridgeConfig
-	(*GetConfigRequest)(nil),          // 114: vswitch.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),         // 115: vswitch.v1.GetConfigResponse
-	(*SetConfigRequest)(nil),          // 116: vswitch.v1.SetConfigRequest
-	(*SetConfigResponse)(nil),         // 117: vswitch.v1.SetConfigResponse
-	(*ModPortRequest)(nil),            // 118: vswitch.v1.ModPortRequest
-	(*ModPortResponse)(nil),           // 119: vswitch.v1.ModPortResponse
-	(*SetControllerRequest)(nil),      // 120: vswitch.v1.SetControllerRequest
-	(*SetControllerResponse)(nil),     // 121: vswitch.v1.SetControllerResponse
-	(*GetControllerRequest)(nil),      // 122: vswitch.v1.GetControllerRequest
-	(*GetControllerResponse)(nil),     // 123: vswitch.v1.GetControllerResponse
-	(*TunnelShowRequest)(nil),         // 124: vswitch.v1.TunnelShowRequest
-	(*TunnelShowResponse)(nil),        // 125: vswitch.v1.TunnelShowResponse
-	(*TunnelRoute)(nil),               // 126: vswitch.v1.TunnelRoute
-	(*TunnelNeighbour)(nil),           // 127: vswitch.v1.TunnelNeighbour
-	(*TunnelPort)(nil),                // 128: vswitch.v1.TunnelPort
-	nil,                               // 129: vswitch.v1.PortSpec.OptionsEntry
-	nil,                               // 130: vswitch.v1.PortSpec.ExternalIdsEntry
-	nil,                               // 131: vswitch.v1.Port.OptionsEntry
-	nil,                               // 132: vswitch.v1.Port.StatusEntry
-	nil,                               // 133: vswitch.v1.PmdStats.TunnelDropsEntry
-	(*durationpb.Duration)(nil),       // 134: google.protobuf.Duration
+	(CaptureDirection)(0),             // 9: vswitch.v1.CaptureDirection
+	(*AddBridgeRequest)(nil),          // 10: vswitch.v1.AddBridgeRequest
+	(*AddBridgeResponse)(nil),         // 11: vswitch.v1.AddBridgeResponse
+	(*DelBridgeRequest)(nil),          // 12: vswitch.v1.DelBridgeRequest
+	(*DelBridgeResponse)(nil),         // 13: vswitch.v1.DelBridgeResponse
+	(*ListBridgesRequest)(nil),        // 14: vswitch.v1.ListBridgesRequest
+	(*ListBridgesResponse)(nil),       // 15: vswitch.v1.ListBridgesResponse
+	(*PortSpec)(nil),                  // 16: vswitch.v1.PortSpec
+	(*AddPortRequest)(nil),            // 17: vswitch.v1.AddPortRequest
+	(*AddPortResponse)(nil),           // 18: vswitch.v1.AddPortResponse
+	(*DelPortRequest)(nil),            // 19: vswitch.v1.DelPortRequest
+	(*DelPortResponse)(nil),           // 20: vswitch.v1.DelPortResponse
+	(*ListPortsRequest)(nil),          // 21: vswitch.v1.ListPortsRequest
+	(*ListPortsResponse)(nil),         // 22: vswitch.v1.ListPortsResponse
+	(*PortToBridgeRequest)(nil),       // 23: vswitch.v1.PortToBridgeRequest
+	(*PortToBridgeResponse)(nil),      // 24: vswitch.v1.PortToBridgeResponse
+	(*Setting)(nil),                   // 25: vswitch.v1.Setting
+	(*SetRequest)(nil),                // 26: vswitch.v1.SetRequest
+	(*SetResponse)(nil),               // 27: vswitch.v1.SetResponse
+	(*GetRequest)(nil),                // 28: vswitch.v1.GetRequest
+	(*GetResponse)(nil),               // 29: vswitch.v1.GetResponse
+	(*ShowRequest)(nil),               // 30: vswitch.v1.ShowRequest
+	(*ShowResponse)(nil),              // 31: vswitch.v1.ShowResponse
+	(*Bridge)(nil),                    // 32: vswitch.v1.Bridge
+	(*Port)(nil),                      // 33: vswitch.v1.Port
+	(*PortStats)(nil),                 // 34: vswitch.v1.PortStats
+	(*FdbShowRequest)(nil),            // 35: vswitch.v1.FdbShowRequest
+	(*FdbShowResponse)(nil),           // 36: vswitch.v1.FdbShowResponse
+	(*FdbEntry)(nil),                  // 37: vswitch.v1.FdbEntry
+	(*FdbFlushRequest)(nil),           // 38: vswitch.v1.FdbFlushRequest
+	(*FdbFlushResponse)(nil),          // 39: vswitch.v1.FdbFlushResponse
+	(*AddFlowRequest)(nil),            // 40: vswitch.v1.AddFlowRequest
+	(*AddFlowResponse)(nil),           // 41: vswitch.v1.AddFlowResponse
+	(*DelFlowsRequest)(nil),           // 42: vswitch.v1.DelFlowsRequest
+	(*DelFlowsResponse)(nil),          // 43: vswitch.v1.DelFlowsResponse
+	(*AddFlowsRequest)(nil),           // 44: vswitch.v1.AddFlowsRequest
+	(*AddFlowsResponse)(nil),          // 45: vswitch.v1.AddFlowsResponse
+	(*ModFlowsRequest)(nil),           // 46: vswitch.v1.ModFlowsRequest
+	(*ModFlowsResponse)(nil),          // 47: vswitch.v1.ModFlowsResponse
+	(*ReplaceFlowsRequest)(nil),       // 48: vswitch.v1.ReplaceFlowsRequest
+	(*ReplaceFlowsResponse)(nil),      // 49: vswitch.v1.ReplaceFlowsResponse
+	(*DumpFlowsRequest)(nil),          // 50: vswitch.v1.DumpFlowsRequest
+	(*DumpFlowsResponse)(nil),         // 51: vswitch.v1.DumpFlowsResponse
+	(*Flow)(nil),                      // 52: vswitch.v1.Flow
+	(*DumpPortsRequest)(nil),          // 53: vswitch.v1.DumpPortsRequest
+	(*DumpPortsResponse)(nil),         // 54: vswitch.v1.DumpPortsResponse
+	(*DumpTablesRequest)(nil),         // 55: vswitch.v1.DumpTablesRequest
+	(*DumpTablesResponse)(nil),        // 56: vswitch.v1.DumpTablesResponse
+	(*TableStats)(nil),                // 57: vswitch.v1.TableStats
+	(*DumpAggregateRequest)(nil),      // 58: vswitch.v1.DumpAggregateRequest
+	(*DumpAggregateResponse)(nil),     // 59: vswitch.v1.DumpAggregateResponse
+	(*TraceRequest)(nil),              // 60: vswitch.v1.TraceRequest
+	(*TraceResponse)(nil),             // 61: vswitch.v1.TraceResponse
+	(*TraceStep)(nil),                 // 62: vswitch.v1.TraceStep
+	(*PmdRxqsRequest)(nil),            // 63: vswitch.v1.PmdRxqsRequest
+	(*PmdRxqsResponse)(nil),           // 64: vswitch.v1.PmdRxqsResponse
+	(*Rxq)(nil),                       // 65: vswitch.v1.Rxq
+	(*DumpDatapathFlowsRequest)(nil),  // 66: vswitch.v1.DumpDatapathFlowsRequest
+	(*DumpDatapathFlowsResponse)(nil), // 67: vswitch.v1.DumpDatapathFlowsResponse
+	(*DatapathFlow)(nil),              // 68: vswitch.v1.DatapathFlow
+	(*PmdStatsRequest)(nil),           // 69: vswitch.v1.PmdStatsRequest
+	(*PmdStatsResponse)(nil),          // 70: vswitch.v1.PmdStatsResponse
+	(*PmdStats)(nil),                  // 71: vswitch.v1.PmdStats
+	(*PmdStatsClearRequest)(nil),      // 72: vswitch.v1.PmdStatsClearRequest
+	(*PmdStatsClearResponse)(nil),     // 73: vswitch.v1.PmdStatsClearResponse
+	(*ControllerRequest)(nil),         // 74: vswitch.v1.ControllerRequest
+	(*ControllerHello)(nil),           // 75: vswitch.v1.ControllerHello
+	(*PacketOut)(nil),                 // 76: vswitch.v1.PacketOut
+	(*Echo)(nil),                      // 77: vswitch.v1.Echo
+	(*ControllerEvent)(nil),           // 78: vswitch.v1.ControllerEvent
+	(*ControllerReady)(nil),           // 79: vswitch.v1.ControllerReady
+	(*PacketIn)(nil),                  // 80: vswitch.v1.PacketIn
+	(*FlowRemoved)(nil),               // 81: vswitch.v1.FlowRemoved
+	(*PortStatus)(nil),                // 82: vswitch.v1.PortStatus
+	(*PacketOutResult)(nil),           // 83: vswitch.v1.PacketOutResult
+	(*ControllerStatusRequest)(nil),   // 84: vswitch.v1.ControllerStatusRequest
+	(*ControllerStatusResponse)(nil),  // 85: vswitch.v1.ControllerStatusResponse
+	(*ControllerInfo)(nil),            // 86: vswitch.v1.ControllerInfo
+	(*WatchRequest)(nil),              // 87: vswitch.v1.WatchRequest
+	(*WatchEvent)(nil),                // 88: vswitch.v1.WatchEvent
+	(*FlowModRequest)(nil),            // 89: vswitch.v1.FlowModRequest
+	(*FlowModResponse)(nil),           // 90: vswitch.v1.FlowModResponse
+	(*FlowSpec)(nil),                  // 91: vswitch.v1.FlowSpec
+	(*FlowMatch)(nil),                 // 92: vswitch.v1.FlowMatch
+	(*RegMatch)(nil),                  // 93: vswitch.v1.RegMatch
+	(*FlowAction)(nil),                // 94: vswitch.v1.FlowAction
+	(*NoArgs)(nil),                    // 95: vswitch.v1.NoArgs
+	(*OutputAction)(nil),              // 96: vswitch.v1.OutputAction
+	(*ControllerAction)(nil),          // 97: vswitch.v1.ControllerAction
+	(*VlanVidAction)(nil),             // 98: vswitch.v1.VlanVidAction
+	(*VlanPcpAction)(nil),             // 99: vswitch.v1.VlanPcpAction
+	(*PushVlanAction)(nil),            // 100: vswitch.v1.PushVlanAction
+	(*MacAction)(nil),                 // 101: vswitch.v1.MacAction
+	(*Ipv4Action)(nil),                // 102: vswitch.v1.Ipv4Action
+	(*ValueAction)(nil),               // 103: vswitch.v1.ValueAction
+	(*TableAction)(nil),               // 104: vswitch.v1.TableAction
+	(*ResubmitAction)(nil),            // 105: vswitch.v1.ResubmitAction
+	(*SetFieldAction)(nil),            // 106: vswitch.v1.SetFieldAction
+	(*LoadAction)(nil),                // 107: vswitch.v1.LoadAction
+	(*MoveAction)(nil),                // 108: vswitch.v1.MoveAction
+	(*WriteMetadataAction)(nil),       // 109: vswitch.v1.WriteMetadataAction
+	(*DumpFlowSpecsRequest)(nil),      // 110: vswitch.v1.DumpFlowSpecsRequest
+	(*FlowSpecStats)(nil),             // 111: vswitch.v1.FlowSpecStats
+	(*DumpFlowSpecsResponse)(nil),     // 112: vswitch.v1.DumpFlowSpecsResponse
+	(*GlobalConfig)(nil),              // 113: vswitch.v1.GlobalConfig
+	(*BridgeConfig)(nil),              // 114: vswitch.v1.BridgeConfig
+	(*GetConfigRequest)(nil),          // 115: vswitch.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),         // 116: vswitch.v1.GetConfigResponse
+	(*SetConfigRequest)(nil),          // 117: vswitch.v1.SetConfigRequest
+	(*SetConfigResponse)(nil),         // 118: vswitch.v1.SetConfigResponse
+	(*ModPortRequest)(nil),            // 119: vswitch.v1.ModPortRequest
+	(*ModPortResponse)(nil),           // 120: vswitch.v1.ModPortResponse
+	(*SetControllerRequest)(nil),      // 121: vswitch.v1.SetControllerRequest
+	(*SetControllerResponse)(nil),     // 122: vswitch.v1.SetControllerResponse
+	(*GetControllerRequest)(nil),      // 123: vswitch.v1.GetControllerRequest
+	(*GetControllerResponse)(nil),     // 124: vswitch.v1.GetControllerResponse
+	(*TunnelShowRequest)(nil),         // 125: vswitch.v1.TunnelShowRequest
+	(*TunnelShowResponse)(nil),        // 126: vswitch.v1.TunnelShowResponse
+	(*TunnelRoute)(nil),               // 127: vswitch.v1.TunnelRoute
+	(*TunnelNeighbour)(nil),           // 128: vswitch.v1.TunnelNeighbour
+	(*TunnelPort)(nil),                // 129: vswitch.v1.TunnelPort
+	(*CaptureRequest)(nil),            // 130: vswitch.v1.CaptureRequest
+	(*CapturedFrame)(nil),             // 131: vswitch.v1.CapturedFrame
+	nil,                               // 132: vswitch.v1.PortSpec.OptionsEntry
+	nil,                               // 133: vswitch.v1.PortSpec.ExternalIdsEntry
+	nil,                               // 134: vswitch.v1.Port.OptionsEntry
+	nil,                               // 135: vswitch.v1.Port.StatusEntry
+	nil,                               // 136: vswitch.v1.PmdStats.TunnelDropsEntry
+	(*durationpb.Duration)(nil),       // 137: google.protobuf.Duration
 }
 var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
-	129, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
-	130, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
-	15,  // 2: vswitch.v1.AddPortRequest.port:type_name -> vswitch.v1.PortSpec
-	24,  // 3: vswitch.v1.SetRequest.settings:type_name -> vswitch.v1.Setting
-	31,  // 4: vswitch.v1.ShowResponse.bridges:type_name -> vswitch.v1.Bridge
-	32,  // 5: vswitch.v1.Bridge.ports:type_name -> vswitch.v1.Port
-	131, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
-	33,  // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
-	132, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
-	36,  // 9: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
-	134, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
-	51,  // 11: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
-	134, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
-	32,  // 13: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
-	56,  // 14: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
-	61,  // 15: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
-	64,  // 16: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
-	67,  // 17: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
-	134, // 18: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
-	134, // 19: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
-	70,  // 20: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
-	133, // 21: vswitch.v1.PmdStats.tunnel_drops:type_name -> vswitch.v1.PmdStats.TunnelDropsEntry
-	74,  // 22: vswitch.v1.ControllerRequest.hello:type_name -> vswitch.v1.ControllerHello
-	75,  // 23: vswitch.v1.ControllerRequest.packet_out:type_name -> vswitch.v1.PacketOut
-	76,  // 24: vswitch.v1.ControllerRequest.echo:type_name -> vswitch.v1.Echo
-	78,  // 25: vswitch.v1.ControllerEvent.ready:type_name -> vswitch.v1.ControllerReady
-	79,  // 26: vswitch.v1.ControllerEvent.packet_in:type_name -> vswitch.v1.PacketIn
-	80,  // 27: vswitch.v1.ControllerEvent.flow_removed:type_name -> vswitch.v1.FlowRemoved
-	81,  // 28: vswitch.v1.ControllerEvent.port_status:type_name -> vswitch.v1.PortStatus
-	76,  // 29: vswitch.v1.ControllerEvent.echo_reply:type_name -> vswitch.v1.Echo
-	82,  // 30: vswitch.v1.ControllerEvent.packet_out_result:type_name -> vswitch.v1.PacketOutResult
-	81,  // 31: vswitch.v1.ControllerReady.ports:type_name -> vswitch.v1.PortStatus
+	132, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
+	133, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
+	16,  // 2: vswitch.v1.AddPortRequest.port:type_name -> vswitch.v1.PortSpec
+	25,  // 3: vswitch.v1.SetRequest.settings:type_name -> vswitch.v1.Setting
+	32,  // 4: vswitch.v1.ShowResponse.bridges:type_name -> vswitch.v1.Bridge
+	33,  // 5: vswitch.v1.Bridge.ports:type_name -> vswitch.v1.Port
+	134, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
+	34,  // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
+	135, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
+	37,  // 9: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
+	137, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
+	52,  // 11: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
+	137, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
+	33,  // 13: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
+	57,  // 14: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
+	62,  // 15: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
+	65,  // 16: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
+	68,  // 17: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
+	137, // 18: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
+	137, // 19: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
+	71,  // 20: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
+	136, // 21: vswitch.v1.PmdStats.tunnel_drops:type_name -> vswitch.v1.PmdStats.TunnelDropsEntry
+	75,  // 22: vswitch.v1.ControllerRequest.hello:type_name -> vswitch.v1.ControllerHello
+	76,  // 23: vswitch.v1.ControllerRequest.packet_out:type_name -> vswitch.v1.PacketOut
+	77,  // 24: vswitch.v1.ControllerRequest.echo:type_name -> vswitch.v1.Echo
+	79,  // 25: vswitch.v1.ControllerEvent.ready:type_name -> vswitch.v1.ControllerReady
+	80,  // 26: vswitch.v1.ControllerEvent.packet_in:type_name -> vswitch.v1.PacketIn
+	81,  // 27: vswitch.v1.ControllerEvent.flow_removed:type_name -> vswitch.v1.FlowRemoved
+	82,  // 28: vswitch.v1.ControllerEvent.port_status:type_name -> vswitch.v1.PortStatus
+	77,  // 29: vswitch.v1.ControllerEvent.echo_reply:type_name -> vswitch.v1.Echo
+	83,  // 30: vswitch.v1.ControllerEvent.packet_out_result:type_name -> vswitch.v1.PacketOutResult
+	82,  // 31: vswitch.v1.ControllerReady.ports:type_name -> vswitch.v1.PortStatus
 	0,   // 32: vswitch.v1.PacketIn.reason:type_name -> vswitch.v1.PacketInReason
 	1,   // 33: vswitch.v1.FlowRemoved.reason:type_name -> vswitch.v1.FlowRemovedReason
-	134, // 34: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
+	137, // 34: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
 	2,   // 35: vswitch.v1.PortStatus.reason:type_name -> vswitch.v1.PortStatusReason
-	85,  // 36: vswitch.v1.ControllerStatusResponse.controllers:type_name -> vswitch.v1.ControllerInfo
-	134, // 37: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
+	86,  // 36: vswitch.v1.ControllerStatusResponse.controllers:type_name -> vswitch.v1.ControllerInfo
+	137, // 37: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
 	3,   // 38: vswitch.v1.WatchEvent.kind:type_name -> vswitch.v1.WatchEventKind
 	4,   // 39: vswitch.v1.FlowModRequest.command:type_name -> vswitch.v1.FlowModCommand
-	90,  // 40: vswitch.v1.FlowModRequest.flows:type_name -> vswitch.v1.FlowSpec
-	91,  // 41: vswitch.v1.FlowSpec.match:type_name -> vswitch.v1.FlowMatch
-	93,  // 42: vswitch.v1.FlowSpec.actions:type_name -> vswitch.v1.FlowAction
+	91,  // 40: vswitch.v1.FlowModRequest.flows:type_name -> vswitch.v1.FlowSpec
+	92,  // 41: vswitch.v1.FlowSpec.match:type_name -> vswitch.v1.FlowMatch
+	94,  // 42: vswitch.v1.FlowSpec.actions:type_name -> vswitch.v1.FlowAction
 	5,   // 43: vswitch.v1.FlowMatch.ip_frag:type_name -> vswitch.v1.IpFrag
-	92,  // 44: vswitch.v1.FlowMatch.regs:type_name -> vswitch.v1.RegMatch
-	95,  // 45: vswitch.v1.FlowAction.output:type_name -> vswitch.v1.OutputAction
-	94,  // 46: vswitch.v1.FlowAction.normal:type_name -> vswitch.v1.NoArgs
-	94,  // 47: vswitch.v1.FlowAction.flood:type_name -> vswitch.v1.NoArgs
-	94,  // 48: vswitch.v1.FlowAction.all:type_name -> vswitch.v1.NoArgs
-	94,  // 49: vswitch.v1.FlowAction.local:type_name -> vswitch.v1.NoArgs
-	94,  // 50: vswitch.v1.FlowAction.in_port:type_name -> vswitch.v1.NoArgs
-	96,  // 51: vswitch.v1.FlowAction.controller:type_name -> vswitch.v1.ControllerAction
-	94,  // 52: vswitch.v1.FlowAction.drop:type_name -> vswitch.v1.NoArgs
-	97,  // 53: vswitch.v1.FlowAction.mod_vlan_vid:type_name -> vswitch.v1.VlanVidAction
-	98,  // 54: vswitch.v1.FlowAction.mod_vlan_pcp:type_name -> vswitch.v1.VlanPcpAction
-	94,  // 55: vswitch.v1.FlowAction.strip_vlan:type_name -> vswitch.v1.NoArgs
-	94,  // 56: vswitch.v1.FlowAction.pop_vlan:type_name -> vswitch.v1.NoArgs
-	99,  // 57: vswitch.v1.FlowAction.push_vlan:type_name -> vswitch.v1.PushVlanAction
-	100, // 58: vswitch.v1.FlowAction.mod_dl_src:type_name -> vswitch.v1.MacAction
-	100, // 59: vswitch.v1.FlowAction.mod_dl_dst:type_name -> vswitch.v1.MacAction
-	104, // 60: vswitch.v1.FlowAction.resubmit:type_name -> vswitch.v1.ResubmitAction
-	103, // 61: vswitch.v1.FlowAction.goto_table:type_name -> vswitch.v1.TableAction
-	101, // 62: vswitch.v1.FlowAction.mod_nw_src:type_name -> vswitch.v1.Ipv4Action
-	101, // 63: vswitch.v1.FlowAction.mod_nw_dst:type_name -> vswitch.v1.Ipv4Action
-	102, // 64: vswitch.v1.FlowAction.mod_nw_tos:type_name -> vswitch.v1.ValueAction
-	102, // 65: vswitch.v1.FlowAction.mod_nw_ecn:type_name -> vswitch.v1.ValueAction
-	102, // 66: vswitch.v1.FlowAction.mod_nw_ttl:type_name -> vswitch.v1.ValueAction
-	102, // 67: vswitch.v1.FlowAction.mod_tp_src:type_name -> vswitch.v1.ValueAction
-	102, // 68: vswitch.v1.FlowAction.mod_tp_dst:type_name -> vswitch.v1.ValueAction
-	94,  // 69: vswitch.v1.FlowAction.dec_ttl:type_name -> vswitch.v1.NoArgs
-	105, // 70: vswitch.v1.FlowAction.set_field:type_name -> vswitch.v1.SetFieldAction
-	106, // 71: vswitch.v1.FlowAction.load:type_name -> vswitch.v1.LoadAction
-	107, // 72: vswitch.v1.FlowAction.move:type_name -> vswitch.v1.MoveAction
-	108, // 73: vswitch.v1.FlowAction.write_metadata:type_name -> vswitch.v1.WriteMetadataAction
-	102, // 74: vswitch.v1.FlowAction.set_tunnel:type_name -> vswitch.v1.ValueAction
-	102, // 75: vswitch.v1.FlowAction.set_tunnel64:type_name -> vswitch.v1.ValueAction
+	93,  // 44: vswitch.v1.FlowMatch.regs:type_name -> vswitch.v1.RegMatch
+	96,  // 45: vswitch.v1.FlowAction.output:type_name -> vswitch.v1.OutputAction
+	95,  // 46: vswitch.v1.FlowAction.normal:type_name -> vswitch.v1.NoArgs
+	95,  // 47: vswitch.v1.FlowAction.flood:type_name -> vswitch.v1.NoArgs
+	95,  // 48: vswitch.v1.FlowAction.all:type_name -> vswitch.v1.NoArgs
+	95,  // 49: vswitch.v1.FlowAction.local:type_name -> vswitch.v1.NoArgs
+	95,  // 50: vswitch.v1.FlowAction.in_port:type_name -> vswitch.v1.NoArgs
+	97,  // 51: vswitch.v1.FlowAction.controller:type_name -> vswitch.v1.ControllerAction
+	95,  // 52: vswitch.v1.FlowAction.drop:type_name -> vswitch.v1.NoArgs
+	98,  // 53: vswitch.v1.FlowAction.mod_vlan_vid:type_name -> vswitch.v1.VlanVidAction
+	99,  // 54: vswitch.v1.FlowAction.mod_vlan_pcp:type_name -> vswitch.v1.VlanPcpAction
+	95,  // 55: vswitch.v1.FlowAction.strip_vlan:type_name -> vswitch.v1.NoArgs
+	95,  // 56: vswitch.v1.FlowAction.pop_vlan:type_name -> vswitch.v1.NoArgs
+	100, // 57: vswitch.v1.FlowAction.push_vlan:type_name -> vswitch.v1.PushVlanAction
+	101, // 58: vswitch.v1.FlowAction.mod_dl_src:type_name -> vswitch.v1.MacAction
+	101, // 59: vswitch.v1.FlowAction.mod_dl_dst:type_name -> vswitch.v1.MacAction
+	105, // 60: vswitch.v1.FlowAction.resubmit:type_name -> vswitch.v1.ResubmitAction
+	104, // 61: vswitch.v1.FlowAction.goto_table:type_name -> vswitch.v1.TableAction
+	102, // 62: vswitch.v1.FlowAction.mod_nw_src:type_name -> vswitch.v1.Ipv4Action
+	102, // 63: vswitch.v1.FlowAction.mod_nw_dst:type_name -> vswitch.v1.Ipv4Action
+	103, // 64: vswitch.v1.FlowAction.mod_nw_tos:type_name -> vswitch.v1.ValueAction
+	103, // 65: vswitch.v1.FlowAction.mod_nw_ecn:type_name -> vswitch.v1.ValueAction
+	103, // 66: vswitch.v1.FlowAction.mod_nw_ttl:type_name -> vswitch.v1.ValueAction
+	103, // 67: vswitch.v1.FlowAction.mod_tp_src:type_name -> vswitch.v1.ValueAction
+	103, // 68: vswitch.v1.FlowAction.mod_tp_dst:type_name -> vswitch.v1.ValueAction
+	95,  // 69: vswitch.v1.FlowAction.dec_ttl:type_name -> vswitch.v1.NoArgs
+	106, // 70: vswitch.v1.FlowAction.set_field:type_name -> vswitch.v1.SetFieldAction
+	107, // 71: vswitch.v1.FlowAction.load:type_name -> vswitch.v1.LoadAction
+	108, // 72: vswitch.v1.FlowAction.move:type_name -> vswitch.v1.MoveAction
+	109, // 73: vswitch.v1.FlowAction.write_metadata:type_name -> vswitch.v1.WriteMetadataAction
+	103, // 74: vswitch.v1.FlowAction.set_tunnel:type_name -> vswitch.v1.ValueAction
+	103, // 75: vswitch.v1.FlowAction.set_tunnel64:type_name -> vswitch.v1.ValueAction
 	0,   // 76: vswitch.v1.ControllerAction.reason:type_name -> vswitch.v1.PacketInReason
 	6,   // 77: vswitch.v1.SetFieldAction.field:type_name -> vswitch.v1.OfField
 	6,   // 78: vswitch.v1.LoadAction.field:type_name -> vswitch.v1.OfField
 	6,   // 79: vswitch.v1.MoveAction.src:type_name -> vswitch.v1.OfField
 	6,   // 80: vswitch.v1.MoveAction.dst:type_name -> vswitch.v1.OfField
-	90,  // 81: vswitch.v1.DumpFlowSpecsRequest.filter:type_name -> vswitch.v1.FlowSpec
-	90,  // 82: vswitch.v1.FlowSpecStats.spec:type_name -> vswitch.v1.FlowSpec
-	134, // 83: vswitch.v1.FlowSpecStats.duration:type_name -> google.protobuf.Duration
-	110, // 84: vswitch.v1.DumpFlowSpecsResponse.flows:type_name -> vswitch.v1.FlowSpecStats
+	91,  // 81: vswitch.v1.DumpFlowSpecsRequest.filter:type_name -> vswitch.v1.FlowSpec
+	91,  // 82: vswitch.v1.FlowSpecStats.spec:type_name -> vswitch.v1.FlowSpec
+	137, // 83: vswitch.v1.FlowSpecStats.duration:type_name -> google.protobuf.Duration
+	111, // 84: vswitch.v1.DumpFlowSpecsResponse.flows:type_name -> vswitch.v1.FlowSpecStats
 	7,   // 85: vswitch.v1.BridgeConfig.fail_mode:type_name -> vswitch.v1.FailMode
-	112, // 86: vswitch.v1.GetConfigResponse.global:type_name -> vswitch.v1.GlobalConfig
-	113, // 87: vswitch.v1.GetConfigResponse.bridge_config:type_name -> vswitch.v1.BridgeConfig
-	112, // 88: vswitch.v1.SetConfigRequest.global:type_name -> vswitch.v1.GlobalConfig
-	113, // 89: vswitch.v1.SetConfigRequest.bridge_config:type_name -> vswitch.v1.BridgeConfig
+	113, // 86: vswitch.v1.GetConfigResponse.global:type_name -> vswitch.v1.GlobalConfig
+	114, // 87: vswitch.v1.GetConfigResponse.bridge_config:type_name -> vswitch.v1.BridgeConfig
+	113, // 88: vswitch.v1.SetConfigRequest.global:type_name -> vswitch.v1.GlobalConfig
+	114, // 89: vswitch.v1.SetConfigRequest.bridge_config:type_name -> vswitch.v1.BridgeConfig
 	8,   // 90: vswitch.v1.ModPortRequest.action:type_name -> vswitch.v1.PortAction
-	126, // 91: vswitch.v1.TunnelShowResponse.routes:type_name -> vswitch.v1.TunnelRoute
-	127, // 92: vswitch.v1.TunnelShowResponse.neighbours:type_name -> vswitch.v1.TunnelNeighbour
-	128, // 93: vswitch.v1.TunnelShowResponse.ports:type_name -> vswitch.v1.TunnelPort
-	9,   // 94: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
-	11,  // 95: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
-	13,  // 96: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
-	16,  // 97: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
-	18,  // 98: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
-	20,  // 99: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
-	22,  // 100: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
-	25,  // 101: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
-	27,  // 102: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
-	118, // 103: vswitch.v1.Vswitch.ModPort:input_type -> vswitch.v1.ModPortRequest
-	120, // 104: vswitch.v1.Vswitch.SetController:input_type -> vswitch.v1.SetControllerRequest
-	122, // 105: vswitch.v1.Vswitch.GetController:input_type -> vswitch.v1.GetControllerRequest
-	29,  // 106: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
-	34,  // 107: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
-	37,  // 108: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
-	39,  // 109: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
-	41,  // 110: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
-	43,  // 111: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
-	45,  // 112: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
-	47,  // 113: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
-	49,  // 114: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
-	52,  // 115: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
-	54,  // 116: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
-	57,  // 117: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
-	59,  // 118: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
-	62,  // 119: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
-	65,  // 120: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
-	68,  // 121: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
-	71,  // 122: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
-	73,  // 123: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
-	83,  // 124: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
-	86,  // 125: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
-	124, // 126: vswitch.v1.Vswitch.TunnelShow:input_type -> vswitch.v1.TunnelShowRequest
-	88,  // 127: vswitch.v1.Vswitch.FlowMod:input_type -> vswitch.v1.FlowModRequest
-	109, // 128: vswitch.v1.Vswitch.DumpFlowSpecs:input_type -> vswitch.v1.DumpFlowSpecsRequest
-	114, // 129: vswitch.v1.Vswitch.GetConfig:input_type -> vswitch.v1.GetConfigRequest
-	116, // 130: vswitch.v1.Vswitch.SetConfig:input_type -> vswitch.v1.SetConfigRequest
-	10,  // 131: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
-	12,  // 132: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
-	14,  // 133: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
-	17,  // 134: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
-	19,  // 135: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
-	21,  // 136: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
-	23,  // 137: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
-	26,  // 138: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
-	28,  // 139: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
-	119, // 140: vswitch.v1.Vswitch.ModPort:output_type -> vswitch.v1.ModPortResponse
-	121, // 141: vswitch.v1.Vswitch.SetController:output_type -> vswitch.v1.SetControllerResponse
-	123, // 142: vswitch.v1.Vswitch.GetController:output_type -> vswitch.v1.GetControllerResponse
-	30,  // 143: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
-	35,  // 144: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
-	38,  // 145: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
-	40,  // 146: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
-	42,  // 147: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
-	44,  // 148: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
-	46,  // 149: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
-	48,  // 150: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
-	50,  // 151: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
-	53,  // 152: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
-	55,  // 153: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
-	58,  // 154: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
-	60,  // 155: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
-	63,  // 156: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
-	66,  // 157: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
-	69,  // 158: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
-	72,  // 159: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
-	77,  // 160: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
-	84,  // 161: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
-	87,  // 162: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
-	125, // 163: vswitch.v1.Vswitch.TunnelShow:output_type -> vswitch.v1.TunnelShowResponse
-	89,  // 164: vswitch.v1.Vswitch.FlowMod:output_type -> vswitch.v1.FlowModResponse
-	111, // 165: vswitch.v1.Vswitch.DumpFlowSpecs:output_type -> vswitch.v1.DumpFlowSpecsResponse
-	115, // 166: vswitch.v1.Vswitch.GetConfig:output_type -> vswitch.v1.GetConfigResponse
-	117, // 167: vswitch.v1.Vswitch.SetConfig:output_type -> vswitch.v1.SetConfigResponse
-	131, // [131:168] is the sub-list for method output_type
-	94,  // [94:131] is the sub-list for method input_type
-	94,  // [94:94] is the sub-list for extension type_name
-	94,  // [94:94] is the sub-list for extension extendee
-	0,   // [0:94] is the sub-list for field type_name
+	127, // 91: vswitch.v1.TunnelShowResponse.routes:type_name -> vswitch.v1.TunnelRoute
+	128, // 92: vswitch.v1.TunnelShowResponse.neighbours:type_name -> vswitch.v1.TunnelNeighbour
+	129, // 93: vswitch.v1.TunnelShowResponse.ports:type_name -> vswitch.v1.TunnelPort
+	9,   // 94: vswitch.v1.CaptureRequest.direction:type_name -> vswitch.v1.CaptureDirection
+	9,   // 95: vswitch.v1.CapturedFrame.direction:type_name -> vswitch.v1.CaptureDirection
+	10,  // 96: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
+	12,  // 97: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
+	14,  // 98: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
+	17,  // 99: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
+	19,  // 100: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
+	21,  // 101: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
+	23,  // 102: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
+	26,  // 103: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
+	28,  // 104: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
+	119, // 105: vswitch.v1.Vswitch.ModPort:input_type -> vswitch.v1.ModPortRequest
+	121, // 106: vswitch.v1.Vswitch.SetController:input_type -> vswitch.v1.SetControllerRequest
+	123, // 107: vswitch.v1.Vswitch.GetController:input_type -> vswitch.v1.GetControllerRequest
+	30,  // 108: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
+	35,  // 109: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
+	38,  // 110: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
+	40,  // 111: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
+	42,  // 112: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
+	44,  // 113: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
+	46,  // 114: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
+	48,  // 115: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
+	50,  // 116: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
+	53,  // 117: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
+	55,  // 118: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
+	58,  // 119: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
+	60,  // 120: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
+	63,  // 121: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
+	66,  // 122: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
+	69,  // 123: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
+	72,  // 124: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
+	74,  // 125: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
+	84,  // 126: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
+	87,  // 127: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
+	130, // 128: vswitch.v1.Vswitch.Capture:input_type -> vswitch.v1.CaptureRequest
+	125, // 129: vswitch.v1.Vswitch.TunnelShow:input_type -> vswitch.v1.TunnelShowRequest
+	89,  // 130: vswitch.v1.Vswitch.FlowMod:input_type -> vswitch.v1.FlowModRequest
+	110, // 131: vswitch.v1.Vswitch.DumpFlowSpecs:input_type -> vswitch.v1.DumpFlowSpecsRequest
+	115, // 132: vswitch.v1.Vswitch.GetConfig:input_type -> vswitch.v1.GetConfigRequest
+	117, // 133: vswitch.v1.Vswitch.SetConfig:input_type -> vswitch.v1.SetConfigRequest
+	11,  // 134: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
+	13,  // 135: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
+	15,  // 136: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
+	18,  // 137: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
+	20,  // 138: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
+	22,  // 139: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
+	24,  // 140: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
+	27,  // 141: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
+	29,  // 142: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
+	120, // 143: vswitch.v1.Vswitch.ModPort:output_type -> vswitch.v1.ModPortResponse
+	122, // 144: vswitch.v1.Vswitch.SetController:output_type -> vswitch.v1.SetControllerResponse
+	124, // 145: vswitch.v1.Vswitch.GetController:output_type -> vswitch.v1.GetControllerResponse
+	31,  // 146: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
+	36,  // 147: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
+	39,  // 148: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
+	41,  // 149: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
+	43,  // 150: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
+	45,  // 151: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
+	47,  // 152: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
+	49,  // 153: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
+	51,  // 154: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
+	54,  // 155: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
+	56,  // 156: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
+	59,  // 157: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
+	61,  // 158: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
+	64,  // 159: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
+	67,  // 160: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
+	70,  // 161: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
+	73,  // 162: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
+	78,  // 163: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
+	85,  // 164: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
+	88,  // 165: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
+	131, // 166: vswitch.v1.Vswitch.Capture:output_type -> vswitch.v1.CapturedFrame
+	126, // 167: vswitch.v1.Vswitch.TunnelShow:output_type -> vswitch.v1.TunnelShowResponse
+	90,  // 168: vswitch.v1.Vswitch.FlowMod:output_type -> vswitch.v1.FlowModResponse
+	112, // 169: vswitch.v1.Vswitch.DumpFlowSpecs:output_type -> vswitch.v1.DumpFlowSpecsResponse
+	116, // 170: vswitch.v1.Vswitch.GetConfig:output_type -> vswitch.v1.GetConfigResponse
+	118, // 171: vswitch.v1.Vswitch.SetConfig:output_type -> vswitch.v1.SetConfigResponse
+	134, // [134:172] is the sub-list for method output_type
+	96,  // [96:134] is the sub-list for method input_type
+	96,  // [96:96] is the sub-list for extension type_name
+	96,  // [96:96] is the sub-list for extension extendee
+	0,   // [0:96] is the sub-list for field type_name
 }
 
 func init() { file_vswitch_v1_vswitch_proto_init() }
@@ -9762,8 +10017,8 @@ func file_vswitch_v1_vswitch_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vswitch_v1_vswitch_proto_rawDesc), len(file_vswitch_v1_vswitch_proto_rawDesc)),
-			NumEnums:      9,
-			NumMessages:   125,
+			NumEnums:      10,
+			NumMessages:   127,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

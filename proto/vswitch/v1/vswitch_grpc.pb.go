@@ -65,6 +65,7 @@ const (
 	Vswitch_Controller_FullMethodName        = "/vswitch.v1.Vswitch/Controller"
 	Vswitch_ControllerStatus_FullMethodName  = "/vswitch.v1.Vswitch/ControllerStatus"
 	Vswitch_Watch_FullMethodName             = "/vswitch.v1.Vswitch/Watch"
+	Vswitch_Capture_FullMethodName           = "/vswitch.v1.Vswitch/Capture"
 	Vswitch_TunnelShow_FullMethodName        = "/vswitch.v1.Vswitch/TunnelShow"
 	Vswitch_FlowMod_FullMethodName           = "/vswitch.v1.Vswitch/FlowMod"
 	Vswitch_DumpFlowSpecs_FullMethodName     = "/vswitch.v1.Vswitch/DumpFlowSpecs"
@@ -162,6 +163,10 @@ type VswitchClient interface {
 	// Watch streams configuration and port-state changes: first the current
 	// state (kind EXISTING), then SYNCED, then changes as they happen.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error)
+	// Capture streams a port's received and sent frames (what tcpdump
+	// cannot see on vhost-user or AF_XDP ports), bounded so it cannot slow
+	// the datapath: frames it cannot keep up with are dropped and counted.
+	Capture(ctx context.Context, in *CaptureRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CapturedFrame], error)
 	// TunnelShow lists what tunnels use: underlay routes, resolved
 	// neighbours and tunnel ports (tnl/route/show, tnl/arp/show, tnl/ports/show).
 	TunnelShow(ctx context.Context, in *TunnelShowRequest, opts ...grpc.CallOption) (*TunnelShowResponse, error)
@@ -519,6 +524,25 @@ func (c *vswitchClient) Watch(ctx context.Context, in *WatchRequest, opts ...grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Vswitch_WatchClient = grpc.ServerStreamingClient[WatchEvent]
 
+func (c *vswitchClient) Capture(ctx context.Context, in *CaptureRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CapturedFrame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Vswitch_ServiceDesc.Streams[2], Vswitch_Capture_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CaptureRequest, CapturedFrame]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Vswitch_CaptureClient = grpc.ServerStreamingClient[CapturedFrame]
+
 func (c *vswitchClient) TunnelShow(ctx context.Context, in *TunnelShowRequest, opts ...grpc.CallOption) (*TunnelShowResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(TunnelShowResponse)
@@ -659,6 +683,10 @@ type VswitchServer interface {
 	// Watch streams configuration and port-state changes: first the current
 	// state (kind EXISTING), then SYNCED, then changes as they happen.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error
+	// Capture streams a port's received and sent frames (what tcpdump
+	// cannot see on vhost-user or AF_XDP ports), bounded so it cannot slow
+	// the datapath: frames it cannot keep up with are dropped and counted.
+	Capture(*CaptureRequest, grpc.ServerStreamingServer[CapturedFrame]) error
 	// TunnelShow lists what tunnels use: underlay routes, resolved
 	// neighbours and tunnel ports (tnl/route/show, tnl/arp/show, tnl/ports/show).
 	TunnelShow(context.Context, *TunnelShowRequest) (*TunnelShowResponse, error)
@@ -779,6 +807,9 @@ func (UnimplementedVswitchServer) ControllerStatus(context.Context, *ControllerS
 }
 func (UnimplementedVswitchServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedVswitchServer) Capture(*CaptureRequest, grpc.ServerStreamingServer[CapturedFrame]) error {
+	return status.Error(codes.Unimplemented, "method Capture not implemented")
 }
 func (UnimplementedVswitchServer) TunnelShow(context.Context, *TunnelShowRequest) (*TunnelShowResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TunnelShow not implemented")
@@ -1374,6 +1405,17 @@ func _Vswitch_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Vswitch_WatchServer = grpc.ServerStreamingServer[WatchEvent]
 
+func _Vswitch_Capture_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(CaptureRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(VswitchServer).Capture(m, &grpc.GenericServerStream[CaptureRequest, CapturedFrame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Vswitch_CaptureServer = grpc.ServerStreamingServer[CapturedFrame]
+
 func _Vswitch_TunnelShow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(TunnelShowRequest)
 	if err := dec(in); err != nil {
@@ -1622,6 +1664,11 @@ var Vswitch_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Watch",
 			Handler:       _Vswitch_Watch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Capture",
+			Handler:       _Vswitch_Capture_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -1,0 +1,66 @@
+package api
+
+import (
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"vswitch/bridge"
+	"vswitch/datapath"
+	pb "vswitch/proto/vswitch/v1"
+)
+
+type captureAPI interface {
+	CapturePort(port string, cfg datapath.CaptureConfig) (*datapath.Capture, error)
+	StopCapture(c *datapath.Capture)
+}
+
+var _ captureAPI = (*bridge.Switch)(nil)
+
+// Capture streams a port's frames until count frames were sent or the
+// client goes away.
+func (s *service) Capture(req *pb.CaptureRequest, stream pb.Vswitch_CaptureServer) error {
+	api, ok := s.sw.(captureAPI)
+	if !ok {
+		return status.Error(codes.Unimplemented, "this switch cannot capture")
+	}
+	if req.Port == "" {
+		return status.Error(codes.InvalidArgument, "port: empty port name")
+	}
+	var dirs uint8
+	switch req.Direction {
+	case pb.CaptureDirection_CAPTURE_DIRECTION_UNSPECIFIED, pb.CaptureDirection_CAPTURE_DIRECTION_BOTH:
+		dirs = datapath.CaptureRx | datapath.CaptureTx
+	case pb.CaptureDirection_CAPTURE_DIRECTION_RX:
+		dirs = datapath.CaptureRx
+	case pb.CaptureDirection_CAPTURE_DIRECTION_TX:
+		dirs = datapath.CaptureTx
+	default:
+		return status.Errorf(codes.InvalidArgument, "direction: unknown value %d", req.Direction)
+	}
+	c, err := api.CapturePort(req.Port, datapath.CaptureConfig{Dirs: dirs, Snaplen: int(req.Snaplen), PerSec: int(req.MaxRate)})
+	if err != nil {
+		return toStatus(err)
+	}
+	defer api.StopCapture(c)
+	ctx := stream.Context()
+	var sent uint64
+	for req.Count == 0 || sent < req.Count {
+		select {
+		case <-ctx.Done():
+			return nil
+		case f := <-c.Frames():
+			dir := pb.CaptureDirection_CAPTURE_DIRECTION_RX
+			if f.Dir == datapath.CaptureTx {
+				dir = pb.CaptureDirection_CAPTURE_DIRECTION_TX
+			}
+			err := stream.Send(&pb.CapturedFrame{UnixNanos: f.Time, Direction: dir, OrigLen: uint32(f.OrigLen),
+				Data: f.Data, Dropped: c.Dropped()})
+			c.Release(f)
+			if err != nil {
+				return err
+			}
+			sent++
+		}
+	}
+	return nil
+}
