@@ -454,10 +454,25 @@ func (s *service) AddFlow(_ context.Context, r *pb.AddFlowRequest) (*pb.AddFlowR
 	if strings.TrimSpace(r.GetFlow()) == "" {
 		return nil, invalid("flow is required")
 	}
-	if err := s.sw.AddFlow(r.GetBridge(), r.GetFlow()); err != nil {
+	add := s.sw.AddFlow
+	if r.GetTransient() {
+		ta, ok := s.sw.(transientAdder)
+		if !ok {
+			return nil, status.Error(codes.Unimplemented, "transient: this switch cannot keep rules out of its store")
+		}
+		add = func(br, flow string) error { return ta.AddFlowTransient(br, flow, true) }
+	}
+	if err := add(r.GetBridge(), r.GetFlow()); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.AddFlowResponse{}, nil
+}
+
+// transientAdder adds rules that live in the datapath but not in the store
+// (*bridge.Switch has it; a switchAPI need not).
+type transientAdder interface {
+	AddFlowTransient(bridge, flow string, transient bool) error
+	AddFlowsTransient(bridge string, flows []string, transient bool) error
 }
 
 func (s *service) DelFlows(_ context.Context, r *pb.DelFlowsRequest) (*pb.DelFlowsResponse, error) {
@@ -515,7 +530,15 @@ func (s *service) AddFlows(_ context.Context, r *pb.AddFlowsRequest) (*pb.AddFlo
 	if err := checkFlows(r.GetFlows()); err != nil {
 		return nil, err
 	}
-	if err := s.sw.AddFlows(r.GetBridge(), r.GetFlows()); err != nil {
+	add := s.sw.AddFlows
+	if r.GetTransient() {
+		ta, ok := s.sw.(transientAdder)
+		if !ok {
+			return nil, status.Error(codes.Unimplemented, "transient: this switch cannot keep rules out of its store")
+		}
+		add = func(br string, flows []string) error { return ta.AddFlowsTransient(br, flows, true) }
+	}
+	if err := add(r.GetBridge(), r.GetFlows()); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.AddFlowsResponse{}, nil

@@ -104,9 +104,13 @@ func (s *Switch) expireRules(now time.Time) {
 		if len(gone) == 0 {
 			continue
 		}
-		next := slices.DeleteFunc(slices.Clone(b.rules), func(r *rule) bool { return slices.Contains(gone, r) })
+		drop := make(map[*rule]bool, len(gone))
+		for _, r := range gone {
+			drop[r] = true
+		}
+		next := slices.DeleteFunc(slices.Clone(b.rules), func(r *rule) bool { return drop[r] })
 		evs := s.flowRemovedEvents(gone, why) // before the commit frees their counters
-		if err := s.commitRules(b, next, gone); err != nil {
+		if err := s.commitDelta(b, next, nil, gone); err != nil {
 			slog.Warn("expiring flows", "bridge", b.name, "err", err)
 			continue
 		}
@@ -114,46 +118,77 @@ func (s *Switch) expireRules(now time.Time) {
 	}
 }
 
-// merge adds fs to rules with add-flow semantics (a rule with the same
-// table, priority and match is replaced), returning the new set and the
-// rules it displaced.
-func merge(rules []*rule, fs []*openflow.Flow) (next, gone []*rule) {
-	next = slices.Clone(rules)
+// merge adds fs to b's rules with add-flow semantics (a rule with the same
+// table, priority and match is replaced), returning the new set, the rules
+// to store and the rules displaced. The key index keeps it linear in
+// len(fs), so a bulk add to a large table is not quadratic.
+func (s *Switch) merge(b *bridge, fs []*openflow.Flow, transient bool) (next, put, gone []*rule) {
+	idx := s.ruleIndex(b)
+	// Adding only new keys appends in place (b.rules is never changed in
+	// place, so older slice headers stay valid): no O(rules) copy per
+	// flow-mod. A replacement changes an element, so it copies.
+	next = b.rules
 	for _, f := range fs {
-		nr := &rule{flow: f, added: time.Now()}
-		i := slices.IndexFunc(next, func(r *rule) bool {
-			return r.flow.Table == f.Table && r.flow.Priority == f.Priority && r.flow.Match.Equal(f.Match)
-		})
-		if i >= 0 {
-			gone = append(gone, next[i])
-			next[i] = nr
+		if idx[keyOf(f)] != nil {
+			next = slices.Clone(b.rules)
+			break
+		}
+	}
+	type at struct{ next, put int }
+	added := make(map[ruleKey]at, len(fs)) // repeats within fs: the last one wins
+	var pos map[*rule]int                  // built on the first replacement
+	holes := false                         // a rule moved to the end left a nil
+	now := time.Now()
+	for _, f := range fs {
+		nr := &rule{flow: f, added: now, transient: transient}
+		k := keyOf(f)
+		if a, ok := added[k]; ok {
+			nr.id = next[a.next].id
+			next[a.next], put[a.put] = nr, nr
+			continue
+		}
+		a := at{next: len(next), put: len(put)}
+		if old := idx[k]; old != nil {
+			if pos == nil {
+				pos = make(map[*rule]int, len(next))
+				for i, r := range next {
+					pos[r] = i
+				}
+			}
+			gone = append(gone, old)
+			if old.transient == transient {
+				// In place; a stored rule rewrites the same record, so
+				// it keeps its place after a restart too.
+				a.next = pos[old]
+				next[a.next] = nr
+				nr.id = old.id
+			} else {
+				// Stored over transient or back: a new record, so the
+				// rule goes last, where a restart will put it.
+				next[pos[old]] = nil
+				holes = true
+				next = append(next, nr)
+			}
 		} else {
 			next = append(next, nr)
 		}
+		added[k] = a
+		put = append(put, nr)
 	}
-	return next, gone
-}
-
-// commitRules stores a bridge's new rule set, gives new rules refs, frees
-// the refs of rules gone (after revalidation) and publishes.
-func (s *Switch) commitRules(b *bridge, next, gone []*rule) error {
-	if err := s.saveFlows(b, next); err != nil {
-		return err
+	if holes {
+		next = slices.DeleteFunc(next, func(r *rule) bool { return r == nil })
 	}
-	for _, r := range next {
-		if r.ref == 0 {
-			r.ref, _ = s.dp.NewRef()
-		}
-	}
-	b.rules = next
-	s.rebuild()
-	s.freeRules(gone)
-	return nil
+	return next, put, gone
 }
 
 // AddFlows adds several rules in one transaction (add-flows): if any line
 // is bad, none is added.
 func (s *Switch) AddFlows(brName string, flows []string) error {
+	return s.AddFlowsTransient(brName, flows, false)
+}
+
+// AddFlowsTransient is AddFlows; transient rules are not stored.
+func (s *Switch) AddFlowsTransient(brName string, flows []string, transient bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, err := s.bridge(brName)
@@ -164,8 +199,7 @@ func (s *Switch) AddFlows(brName string, flows []string) error {
 	if err != nil {
 		return err
 	}
-	next, gone := merge(b.rules, fs)
-	return s.commitRules(b, next, gone)
+	return s.addRules(b, fs, transient)
 }
 
 // ModFlows replaces the actions of the rules flow's match selects
@@ -200,20 +234,27 @@ func (s *Switch) ModFlows(brName, flow string, strict bool) error {
 			}
 		}
 	}
+	chosen := make(map[*rule]bool, len(sel))
+	for _, r := range sel {
+		chosen[r] = true
+	}
 	next := slices.Clone(b.rules)
+	var put []*rule
 	for i, r := range next {
-		if slices.Contains(sel, r) {
+		if chosen[r] {
 			nf := r.flow.Clone()
 			nf.Actions = slices.Clone(f.Actions)
-			// The rule keeps its counters and age: same ref, same added.
-			next[i] = &rule{flow: nf, added: r.added, ref: r.ref}
+			// The rule keeps its counters, age and store record: same ref,
+			// added and id.
+			next[i] = &rule{flow: nf, added: r.added, ref: r.ref, id: r.id, transient: r.transient}
+			put = append(put, next[i])
 		}
 	}
-	return s.commitRules(b, next, nil)
+	return s.commitDelta(b, next, put, nil)
 }
 
 // ReplaceFlows makes flows the bridge's whole rule set, in one transaction.
-// Rules already present unchanged keep their counters.
+// Rules already present unchanged keep their counters (and store records).
 func (s *Switch) ReplaceFlows(brName string, flows []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -225,17 +266,36 @@ func (s *Switch) ReplaceFlows(brName string, flows []string) error {
 	if err != nil {
 		return err
 	}
-	next, _ := merge(nil, fs)
-	var gone []*rule
+	var news, next, put, gone []*rule
+	at := make(map[ruleKey]int, len(fs))
+	now := time.Now()
+	for _, f := range fs {
+		nr := &rule{flow: f, added: now}
+		if i, ok := at[keyOf(f)]; ok {
+			news[i] = nr
+			continue
+		}
+		at[keyOf(f)] = len(news)
+		news = append(news, nr)
+	}
+	// Kept rules first, in their order, then the new ones: the order of
+	// their store ids, so a restart brings back the same order.
 	for _, old := range b.rules {
-		i := slices.IndexFunc(next, func(r *rule) bool { return r.flow.Equal(old.flow) })
-		if i >= 0 && next[i].ref == 0 {
-			next[i] = old
+		i, ok := at[keyOf(old.flow)]
+		if ok && news[i] != nil && !old.transient && news[i].flow.Equal(old.flow) {
+			news[i] = nil
+			next = append(next, old)
 		} else {
 			gone = append(gone, old)
 		}
 	}
-	return s.commitRules(b, next, gone)
+	for _, r := range news {
+		if r != nil {
+			next = append(next, r)
+			put = append(put, r)
+		}
+	}
+	return s.commitDelta(b, next, put, gone)
 }
 
 // DumpPorts returns the counters of a bridge's ports, or of one port.

@@ -35,6 +35,7 @@ type Switch struct {
 	punts   *puntTable // controller sessions and controller-action contexts
 	tnl     *tunnels   // nil until the first tunnel port
 	watch   *watchHub  // Watch subscribers
+	fc      flowCommit // flow-mods staged for the next group commit
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -104,14 +105,18 @@ func New(st *store.Store, dp *datapath.Datapath, opts Options) (*Switch, error) 
 			b.ports = append(b.ports, p)
 			s.ports[pc.Name] = p
 		}
-		for _, text := range bc.Flows {
+		b.rules = make([]*rule, 0, len(bc.Flows))
+		for i, text := range bc.Flows {
 			f, err := openflow.ParseFlow(text, nil)
 			if err != nil {
 				slog.Error("stored flow does not parse; skipped", "bridge", b.name, "flow", text, "err", err)
 				continue
 			}
-			b.rules = append(b.rules, s.newRule(f))
+			r := s.newRule(f)
+			r.id = bc.FlowIDs[i]
+			b.rules = append(b.rules, r)
 		}
+		s.setNextID(b, bc.FlowIDs)
 	}
 	for _, p := range s.sortedPorts() {
 		s.openPort(p)
@@ -195,7 +200,7 @@ func (s *Switch) AddBridge(name string, mayExist bool) error {
 	if p, ok := s.ports[name]; ok {
 		return errorf(ErrExists, "cannot create bridge %s: a port named %s exists on bridge %s", name, name, p.br.name)
 	}
-	bc := store.Bridge{Name: name, Flows: []string{"priority=0,actions=NORMAL"}}
+	bc := store.Bridge{Name: name, Flows: []string{"priority=0,actions=NORMAL"}, FlowIDs: []uint64{1}}
 	local := store.Port{Name: name, Interface: store.Interface{Type: "internal", Ofport: ofportLocal}}
 	bc.Ports = []store.Port{local}
 	err := s.st.Update(func(c *store.Config) error {
@@ -208,6 +213,8 @@ func (s *Switch) AddBridge(name string, mayExist bool) error {
 	b := s.newBridge(bc)
 	f, _ := openflow.ParseFlow(bc.Flows[0], nil)
 	b.rules = []*rule{s.newRule(f)}
+	b.rules[0].id = bc.FlowIDs[0]
+	s.setNextID(b, bc.FlowIDs)
 	p := &port{cfg: local, br: b, ofport: ofportLocal}
 	b.ports = []*port{p}
 	s.ports[name] = p
@@ -228,10 +235,12 @@ func (s *Switch) DelBridge(name string, ifExists bool) error {
 		}
 		return errorf(ErrNotFound, "no bridge named %s", name)
 	}
+	unlock := s.lockFlowWrites() // no flow batch of it lands after it went
 	err := s.st.Update(func(c *store.Config) error {
 		c.Bridges = slices.DeleteFunc(c.Bridges, func(bc store.Bridge) bool { return bc.Name == name })
 		return nil
 	})
+	unlock()
 	if err != nil {
 		return err
 	}
@@ -240,6 +249,7 @@ func (s *Switch) DelBridge(name string, ifExists bool) error {
 		delete(s.ports, p.cfg.Name)
 	}
 	s.freeRules(b.rules)
+	s.forgetBridge(b)
 	b.macs.flushPort(0)
 	delete(s.bridges, name)
 	s.rebuild()
@@ -636,16 +646,7 @@ func (s *Switch) rebuild() {
 			maxDP = max(maxDP, p.dpNo)
 		}
 		sort.Slice(xb.flood, func(i, j int) bool { return xb.flood[i].ofport < xb.flood[j].ofport })
-		for _, r := range b.rules {
-			t := int(r.flow.Table)
-			for len(xb.tables) <= t {
-				xb.tables = append(xb.tables, nil)
-			}
-			xb.tables[t] = append(xb.tables[t], r)
-		}
-		for _, tbl := range xb.tables {
-			sort.SliceStable(tbl, func(i, j int) bool { return tbl[i].flow.Priority > tbl[j].flow.Priority })
-		}
+		xb.tables = s.ruleTables(b)
 		xs.bridges[b.name] = xb
 	}
 	xs.byDP = make([]*xport, maxDP+1)

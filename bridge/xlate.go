@@ -64,6 +64,10 @@ type rule struct {
 	flow  *openflow.Flow
 	added time.Time
 	ref   uint32
+	// id is the rule's key in the store; transient rules (add-flow
+	// --transient) are not stored and have none.
+	id        uint64
+	transient bool
 }
 
 var errNoPort = errors.New("packet from a port the switch does not know")

@@ -52,8 +52,9 @@ func topBucket(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
 }
 
 // readConfig decodes the whole configuration and checks that bridges, ports
-// and flow buckets agree with each other.
-func readConfig(tx *bolt.Tx) (*Config, error) {
+// and flow buckets agree with each other; withFlows false leaves every
+// bridge's flows unread (Update has no use for them).
+func readConfig(tx *bolt.Tx, withFlows bool) (*Config, error) {
 	var bkt [5]*bolt.Bucket
 	for i, name := range topBuckets {
 		b, err := topBucket(tx, name)
@@ -107,11 +108,13 @@ func readConfig(tx *bolt.Tx) (*Config, error) {
 			}
 			br.Ports = append(br.Ports, pr.Port)
 		}
-		fl, err := readFlows(flows, k)
-		if err != nil {
-			return err
+		if withFlows {
+			ids, fl, err := readFlows(flows, k)
+			if err != nil {
+				return err
+			}
+			br.Flows, br.FlowIDs = fl, ids
 		}
-		br.Flows = fl
 		c.Bridges = append(c.Bridges, br)
 		return nil
 	})
@@ -144,21 +147,23 @@ func readConfig(tx *bolt.Tx) (*Config, error) {
 	return c, nil
 }
 
-func readFlows(flows *bolt.Bucket, bridge []byte) ([]string, error) {
+func readFlows(flows *bolt.Bucket, bridge []byte) ([]uint64, []string, error) {
 	fb := flows.Bucket(bridge)
 	if fb == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	name := "flows/" + string(bridge)
+	var ids []uint64
 	var out []string
 	err := fb.ForEach(func(k, v []byte) error {
 		if len(k) != 8 || v == nil {
-			return corrupt(name, k, "not a flow (want an 8-byte sequence number and flow text)")
+			return corrupt(name, k, "not a flow (want an 8-byte id and flow text)")
 		}
+		ids = append(ids, binary.BigEndian.Uint64(k))
 		out = append(out, string(v))
 		return nil
 	})
-	return out, err
+	return ids, out, err
 }
 
 // validate is the store's last line of defence; the bridge layer checks the
@@ -193,8 +198,10 @@ func validate(c *Config) error {
 }
 
 // writeConfig makes the buckets match c, touching only records whose bytes
-// differ. It returns the number of puts and deletes, which tests use to
-// check that an unchanged record is not rewritten.
+// differ. Flows are written only for bridges c adds (their initial flows)
+// and deleted with the bridges c drops. It returns the number of puts and
+// deletes, which tests use to check that an unchanged record is not
+// rewritten.
 func writeConfig(tx *bolt.Tx, c *Config) (int, error) {
 	w := &writer{}
 	settings := map[string][]byte{}
@@ -203,9 +210,16 @@ func writeConfig(tx *bolt.Tx, c *Config) (int, error) {
 	}
 	w.sync(tx.Bucket(bucketSettings), settings)
 
+	old := tx.Bucket(bucketBridges)
 	bridges := map[string][]byte{}
 	ports := map[string][]byte{}
+	var added []Bridge
 	for _, br := range c.Bridges {
+		if old.Get([]byte(br.Name)) == nil {
+			added = append(added, br)
+		} else if br.Flows != nil || br.FlowIDs != nil {
+			return 0, fmt.Errorf("bridge %q: flows of a stored bridge change only through UpdateFlows", br.Name)
+		}
 		r := bridgeRecord{Bridge: br}
 		for _, p := range br.Ports {
 			r.PortNames = append(r.PortNames, p.Name)
@@ -213,13 +227,10 @@ func writeConfig(tx *bolt.Tx, c *Config) (int, error) {
 		}
 		bridges[br.Name] = w.marshal(r)
 	}
-	w.sync(tx.Bucket(bucketBridges), bridges)
+	w.sync(old, bridges)
 	w.sync(tx.Bucket(bucketPorts), ports)
 
 	flows := tx.Bucket(bucketFlows)
-	for _, br := range c.Bridges {
-		w.syncFlows(flows, br.Name, br.Flows)
-	}
 	var gone [][]byte
 	_ = flows.ForEach(func(k, v []byte) error {
 		if _, ok := bridges[string(k)]; !ok {
@@ -230,7 +241,75 @@ func writeConfig(tx *bolt.Tx, c *Config) (int, error) {
 	for _, k := range gone {
 		w.do(flows.DeleteBucket(k))
 	}
+	for _, br := range added {
+		if len(br.Flows) == 0 {
+			continue
+		}
+		if flows.Bucket([]byte(br.Name)) != nil { // left by a bridge of that name deleted in this same transaction
+			w.do(flows.DeleteBucket([]byte(br.Name)))
+		}
+		fb, err := flows.CreateBucket([]byte(br.Name))
+		if err != nil {
+			return w.n, fmt.Errorf("bridge %q: create flows bucket: %w", br.Name, err)
+		}
+		// The caller may pick the ids (it then knows them without a
+		// Load); otherwise they come from the bucket's sequence.
+		given := len(br.FlowIDs) == len(br.Flows)
+		for i, text := range br.Flows {
+			var id uint64
+			if given {
+				id = br.FlowIDs[i]
+				if id > fb.Sequence() {
+					w.do(fb.SetSequence(id))
+				}
+			} else if id, err = fb.NextSequence(); err != nil {
+				return w.n, err
+			}
+			w.do(fb.Put(seqKey(id), []byte(text)))
+		}
+	}
 	return w.n, w.err
+}
+
+// writeFlows applies flow deltas in order.
+func writeFlows(tx *bolt.Tx, changes []FlowChange) error {
+	bridges, flows := tx.Bucket(bucketBridges), tx.Bucket(bucketFlows)
+	for _, ch := range changes {
+		if bridges.Get([]byte(ch.Bridge)) == nil {
+			return fmt.Errorf("flows for bridge %q, which is not stored", ch.Bridge)
+		}
+		fb := flows.Bucket([]byte(ch.Bridge))
+		if fb == nil {
+			if len(ch.Put) == 0 {
+				continue
+			}
+			var err error
+			if fb, err = flows.CreateBucket([]byte(ch.Bridge)); err != nil {
+				return fmt.Errorf("bridge %q: create flows bucket: %w", ch.Bridge, err)
+			}
+		}
+		for _, id := range ch.Delete {
+			if err := fb.Delete(seqKey(id)); err != nil {
+				return fmt.Errorf("bridge %q: delete flow %d: %w", ch.Bridge, id, err)
+			}
+		}
+		seq := fb.Sequence()
+		for _, f := range ch.Put {
+			if f.Text == "" || f.ID == 0 {
+				return fmt.Errorf("bridge %q: flow %d: want an id above 0 and flow text", ch.Bridge, f.ID)
+			}
+			if err := fb.Put(seqKey(f.ID), []byte(f.Text)); err != nil {
+				return fmt.Errorf("bridge %q: put flow %d: %w", ch.Bridge, f.ID, err)
+			}
+			seq = max(seq, f.ID)
+		}
+		if seq != fb.Sequence() {
+			if err := fb.SetSequence(seq); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // writer accumulates the first error so the sync steps read straight.
@@ -273,41 +352,6 @@ func (w *writer) sync(b *bolt.Bucket, want map[string][]byte) {
 	}
 }
 
-// syncFlows keeps keys 0..n-1 in order; the unchanged prefix is left alone,
-// so adding a flow writes one key.
-func (w *writer) syncFlows(flows *bolt.Bucket, bridge string, want []string) {
-	fb := flows.Bucket([]byte(bridge))
-	if len(want) == 0 {
-		if fb != nil {
-			w.do(flows.DeleteBucket([]byte(bridge)))
-		}
-		return
-	}
-	if fb == nil {
-		var err error
-		if fb, err = flows.CreateBucket([]byte(bridge)); err != nil {
-			w.do(err)
-			return
-		}
-	}
-	var keys [][]byte
-	same := 0
-	_ = fb.ForEach(func(k, v []byte) error {
-		i := len(keys)
-		if same == i && i < len(want) && bytes.Equal(k, seqKey(i)) && string(v) == want[i] {
-			same++
-		}
-		keys = append(keys, slices.Clone(k))
-		return nil
-	})
-	for _, k := range keys[same:] {
-		w.do(fb.Delete(k))
-	}
-	for i := same; i < len(want); i++ {
-		w.do(fb.Put(seqKey(i), []byte(want[i])))
-	}
-}
-
-func seqKey(i int) []byte {
-	return binary.BigEndian.AppendUint64(nil, uint64(i))
+func seqKey(id uint64) []byte {
+	return binary.BigEndian.AppendUint64(nil, id)
 }

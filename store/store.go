@@ -7,7 +7,8 @@
 //	settings  key -> value
 //	bridges   bridge name -> JSON bridgeRecord (Bridge without ports/flows, plus its ordered port names)
 //	ports     port name -> JSON portRecord (Port with its Interface, plus its bridge name)
-//	flows     one nested bucket per bridge: big-endian sequence number -> flow text
+//	flows     one nested bucket per bridge: big-endian flow id -> flow text;
+//	          ids start at 1; the bucket's sequence is the highest id used (schema 3)
 //
 // bbolt takes an exclusive flock on the file, so a second vswitchd on the
 // same file fails in Open with ErrLocked instead of corrupting it.
@@ -18,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -49,6 +51,54 @@ var migrations = map[int]func(tx *bolt.Tx) error{
 	// version 1 records simply lack, so only the version stamp changes (a
 	// version 1 binary would refuse the new fields, hence the bump).
 	1: func(*bolt.Tx) error { return nil },
+	// 3 makes flow keys stable ids instead of positions 0..n-1: they keep
+	// their order and become 1..n (0 is left unused so it can mean "no
+	// id"), and each bucket's sequence says where new ids start.
+	2: migrateFlowIDs,
+}
+
+func migrateFlowIDs(tx *bolt.Tx) error {
+	flows := tx.Bucket(bucketFlows)
+	if flows == nil {
+		return nil
+	}
+	var names [][]byte
+	err := flows.ForEach(func(k, v []byte) error {
+		if v != nil {
+			return corrupt("flows", k, "value where a per-bridge bucket belongs")
+		}
+		names = append(names, slices.Clone(k))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		var texts [][]byte
+		err := flows.Bucket(name).ForEach(func(k, v []byte) error {
+			texts = append(texts, slices.Clone(v))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := flows.DeleteBucket(name); err != nil {
+			return err
+		}
+		fb, err := flows.CreateBucket(name)
+		if err != nil {
+			return err
+		}
+		for i, v := range texts {
+			if err := fb.Put(seqKey(uint64(i+1)), v); err != nil {
+				return err
+			}
+		}
+		if err := fb.SetSequence(uint64(len(texts))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Store is an open configuration store. Its methods are safe for concurrent
@@ -168,13 +218,13 @@ func (s *Store) Close() error {
 }
 
 // Load returns the whole configuration: Bridges sorted by name, Ports and
-// Flows in stored order, Settings never nil. It is freshly decoded, so the
-// caller owns it and may mutate it freely.
+// Flows in stored order (FlowIDs beside them), Settings never nil. It is
+// freshly decoded, so the caller owns it and may mutate it freely.
 func (s *Store) Load() (*Config, error) {
 	var c *Config
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		c, err = readConfig(tx)
+		c, err = readConfig(tx, true)
 		return err
 	})
 	if err != nil {
@@ -183,15 +233,18 @@ func (s *Store) Load() (*Config, error) {
 	return c, nil
 }
 
-// Update runs fn on the current configuration inside one write transaction
-// and writes back only the records that changed. If fn returns an error it
-// is returned unchanged and nothing is written; a configuration that fails
+// Update runs fn on the configuration without flows inside one write
+// transaction and writes back only the records that changed. A bridge fn
+// adds is stored with the Flows it carries; a bridge it removes loses its
+// flows too; the flows of other bridges are neither read nor written (fn
+// setting them is refused: use UpdateFlows). If fn returns an error it is
+// returned unchanged and nothing is written; a configuration that fails
 // validation (empty or duplicate bridge or port names, empty setting keys)
 // is refused the same way.
 func (s *Store) Update(fn func(c *Config) error) error {
 	var fnErr error
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		c, err := readConfig(tx)
+		c, err := readConfig(tx, false)
 		if err != nil {
 			return err
 		}
@@ -207,6 +260,17 @@ func (s *Store) Update(fn func(c *Config) error) error {
 	if fnErr != nil {
 		return fnErr
 	}
+	if err != nil {
+		return fmt.Errorf("store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// UpdateFlows applies flow deltas, in order, in one write transaction: a
+// flow-mod writes only the flows it touches. A change for a bridge that is
+// not stored, or a Put with empty text, fails the whole call.
+func (s *Store) UpdateFlows(changes []FlowChange) error {
+	err := s.db.Update(func(tx *bolt.Tx) error { return writeFlows(tx, changes) })
 	if err != nil {
 		return fmt.Errorf("store %s: %w", s.path, err)
 	}

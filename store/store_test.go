@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +78,7 @@ func load(t *testing.T, s *Store) *Config {
 func wantSorted() *Config {
 	c := sample()
 	c.Bridges[0], c.Bridges[1] = c.Bridges[1], c.Bridges[0]
+	c.Bridges[0].FlowIDs = []uint64{1, 2, 3} // a new bridge's flows take ids from 1
 	return c
 }
 
@@ -136,8 +138,8 @@ func TestRoundTripAndReopen(t *testing.T) {
 	if !strings.Contains(d["ports/veth1"], `"bridge":"br0"`) || !strings.Contains(d["bridges/br0"], `"ports":["br0","veth1","veth0","trunk"]`) {
 		t.Fatalf("records: %q %q", d["ports/veth1"], d["bridges/br0"])
 	}
-	if d["flows/br0/\x00\x00\x00\x00\x00\x00\x00\x01"] != "priority=0,actions=NORMAL" {
-		t.Fatalf("flow 1 of br0: %q", d["flows/br0/\x00\x00\x00\x00\x00\x00\x00\x01"])
+	if d["flows/br0/\x00\x00\x00\x00\x00\x00\x00\x02"] != "priority=0,actions=NORMAL" {
+		t.Fatalf("flow 2 of br0: %q", d["flows/br0/\x00\x00\x00\x00\x00\x00\x00\x02"])
 	}
 
 	// Load returns a copy: mutating it must not leak into the store.
@@ -200,6 +202,9 @@ func TestUpdateErrorChangesNothing(t *testing.T) {
 			c.Bridges[0].Ports = append(c.Bridges[0].Ports, Port{})
 		}, "empty name"},
 		{"empty setting name", func(c *Config) { c.Settings[""] = "x" }, "empty setting"},
+		{"flows of a stored bridge", func(c *Config) {
+			c.Bridges[0].Flows = []string{"actions=drop"}
+		}, "only through UpdateFlows"},
 	}
 	for _, tc := range invalid {
 		err := s.Update(func(c *Config) error {
@@ -249,7 +254,7 @@ func TestOnlyChangesAreWritten(t *testing.T) {
 		t.Helper()
 		var n int
 		err := s.db.Update(func(tx *bolt.Tx) error {
-			c, err := readConfig(tx)
+			c, err := readConfig(tx, false)
 			if err != nil {
 				return err
 			}
@@ -268,14 +273,9 @@ func TestOnlyChangesAreWritten(t *testing.T) {
 		want int
 	}{
 		{"nothing", func(c *Config) {}, 0},
-		{"append a flow", func(c *Config) { c.Bridges[0].Flows = append(c.Bridges[0].Flows, "actions=drop") }, 1},
-		{"drop the last flow", func(c *Config) { c.Bridges[0].Flows = c.Bridges[0].Flows[:3] }, 1},
-		// Removing flow 1 of 3 rewrites the tail: delete 2 keys, put 1.
-		{"remove a middle flow", func(c *Config) { c.Bridges[0].Flows = append(c.Bridges[0].Flows[:1], c.Bridges[0].Flows[2:]...) }, 3},
 		{"set a port tag", func(c *Config) { c.Bridges[0].Ports[2].Tag = intp(30) }, 1},
 		{"change a setting", func(c *Config) { c.Settings["mem"] = "128M" }, 1},
 		{"add a port", func(c *Config) { c.Bridges[1].Ports = append(c.Bridges[1].Ports, Port{Name: "p9"}) }, 2}, // port + bridge's port list
-		{"remove all flows", func(c *Config) { c.Bridges[0].Flows = nil }, 1},
 	}
 	for _, tc := range cases {
 		if n := writes(tc.fn); n != tc.want {
@@ -283,11 +283,75 @@ func TestOnlyChangesAreWritten(t *testing.T) {
 		}
 	}
 	c := load(t, s)
-	if len(c.Bridges[0].Flows) != 0 || *c.Bridges[0].Ports[2].Tag != 30 || c.Settings["mem"] != "128M" || c.Bridges[1].Ports[2].Name != "p9" {
+	if len(c.Bridges[0].Flows) != 3 || *c.Bridges[0].Ports[2].Tag != 30 || c.Settings["mem"] != "128M" || c.Bridges[1].Ports[2].Name != "p9" {
 		t.Fatalf("after edits: %+v", c)
 	}
-	if _, ok := dump(t, s)["flows/br0/"]; ok {
-		t.Fatal("empty flows bucket of br0 kept")
+}
+
+// A flow delta writes only the flow records it names.
+func TestUpdateFlowsTouchesOnlyItsFlows(t *testing.T) {
+	s, _ := openTemp(t)
+	put(t, s, &Config{Bridges: []Bridge{{Name: "br0"}, {Name: "br1"}}})
+	var puts []Flow
+	for i := range 1000 {
+		puts = append(puts, Flow{ID: uint64(i + 1), Text: fmt.Sprintf("priority=%d,actions=drop", i)})
+	}
+	if err := s.UpdateFlows([]FlowChange{{Bridge: "br0", Put: puts}}); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, s)
+	err := s.UpdateFlows([]FlowChange{
+		{Bridge: "br0", Delete: []uint64{5, 999999}, Put: []Flow{{ID: 1001, Text: "actions=NORMAL"}, {ID: 7, Text: "priority=6,actions=NORMAL"}}},
+		{Bridge: "br1", Put: []Flow{{ID: 1, Text: "actions=drop"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := dump(t, s)
+	var changed []string
+	for k, v := range after {
+		if old, ok := before[k]; !ok || old != v {
+			changed = append(changed, k)
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			changed = append(changed, k)
+		}
+	}
+	slices.Sort(changed)
+	want := []string{"flows/br0/" + string(seqKey(1001)), "flows/br0/" + string(seqKey(5)), "flows/br0/" + string(seqKey(7)), "flows/br1/", "flows/br1/" + string(seqKey(1))}
+	slices.Sort(want)
+	if !reflect.DeepEqual(changed, want) {
+		t.Fatalf("changed records %q, want %q", changed, want)
+	}
+	c := load(t, s)
+	if n := len(c.Bridges[0].Flows); n != 1000 || c.Bridges[0].FlowIDs[999] != 1001 || c.Bridges[0].Flows[5] != "priority=6,actions=NORMAL" {
+		t.Fatalf("br0 has %d flows, last id %d", n, c.Bridges[0].FlowIDs[n-1])
+	}
+
+	// Bad deltas change nothing.
+	for _, bad := range [][]FlowChange{
+		{{Bridge: "br0", Delete: []uint64{1}}, {Bridge: "nope", Put: []Flow{{ID: 1, Text: "actions=drop"}}}},
+		{{Bridge: "br0", Delete: []uint64{2}, Put: []Flow{{ID: 3}}}},
+	} {
+		if err := s.UpdateFlows(bad); err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("UpdateFlows(%+v) = %v, want a one-line error", bad, err)
+		}
+	}
+	if !reflect.DeepEqual(dump(t, s), after) {
+		t.Fatal("a failed UpdateFlows changed the store")
+	}
+
+	// Deleting a bridge takes its flows; Update never touches other flows.
+	if err := s.Update(func(c *Config) error { c.Bridges = c.Bridges[:1]; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := dump(t, s)["flows/br1/"]; ok {
+		t.Fatal("flows of deleted br1 kept")
+	}
+	if n := len(load(t, s).Bridges[0].Flows); n != 1000 {
+		t.Fatalf("br0 has %d flows after deleting br1", n)
 	}
 }
 
@@ -298,17 +362,16 @@ func TestFlowOrderAcrossEdits(t *testing.T) {
 	for i := range 300 { // past 255 so byte order vs. numeric order would show
 		f := fmt.Sprintf("priority=%d,actions=drop", 1000-i)
 		want = append(want, f)
-		err := s.Update(func(c *Config) error { c.Bridges[0].Flows = append(c.Bridges[0].Flows, f); return nil })
-		if err != nil {
+		if err := s.UpdateFlows([]FlowChange{{Bridge: "br0", Put: []Flow{{ID: uint64(i + 1), Text: f}}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	want = append(want[:7], want[100:]...)
-	err := s.Update(func(c *Config) error {
-		c.Bridges[0].Flows = append(c.Bridges[0].Flows[:7], c.Bridges[0].Flows[100:]...)
-		return nil
-	})
-	if err != nil {
+	var del []uint64
+	for i := 8; i <= 100; i++ {
+		del = append(del, uint64(i))
+	}
+	if err := s.UpdateFlows([]FlowChange{{Bridge: "br0", Delete: del}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := load(t, s).Bridges[0].Flows; !reflect.DeepEqual(got, want) {
@@ -466,6 +529,9 @@ func TestCorruptRecords(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Load: %v, want it to contain %q", err, tc.want)
 			}
+			if len(tc.bucket) == 2 {
+				return // Update reads no flow records, so only Load sees a bad one
+			}
 			uerr := s.Update(func(c *Config) error { t.Fatal("fn called on a corrupt store"); return nil })
 			if uerr == nil || !strings.Contains(uerr.Error(), tc.want) {
 				t.Fatalf("Update: %v", uerr)
@@ -565,6 +631,52 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Fatalf("after migration:\n got %+v\nwant %+v", got, wantSorted())
 	}
 	if v := dump(t, s2)["meta/schema_version"]; v != fmt.Sprint(SchemaVersion) {
+		t.Fatalf("schema_version after migration = %q", v)
+	}
+}
+
+// A version 2 file kept flows under positional keys 0..n-1: they become
+// ids 1..n in the same order, and the bucket sequence is set so new ids
+// start above.
+func TestMigrateFlowIDsFromVersion2(t *testing.T) {
+	s, path := openTemp(t)
+	put(t, s, &Config{Bridges: []Bridge{{Name: "br0"}}})
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		fb, err := tx.Bucket(bucketFlows).CreateBucket([]byte("br0"))
+		if err != nil {
+			return err
+		}
+		for i, f := range []string{"priority=10,actions=drop", "priority=0,actions=NORMAL", "priority=5,actions=drop"} {
+			if err := fb.Put(seqKey(uint64(i)), []byte(f)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("2"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	br := load(t, s2).Bridges[0]
+	if !reflect.DeepEqual(br.FlowIDs, []uint64{1, 2, 3}) || br.Flows[1] != "priority=0,actions=NORMAL" {
+		t.Fatalf("after migration: ids %v flows %q", br.FlowIDs, br.Flows)
+	}
+	var seq uint64
+	_ = s2.db.View(func(tx *bolt.Tx) error { seq = tx.Bucket(bucketFlows).Bucket([]byte("br0")).Sequence(); return nil })
+	if seq != 3 {
+		t.Fatalf("flows/br0 sequence %d after migration, want 3", seq)
+	}
+	if v := dump(t, s2)["meta/schema_version"]; v != "3" {
 		t.Fatalf("schema_version after migration = %q", v)
 	}
 }

@@ -2,7 +2,7 @@ package store
 
 // SchemaVersion is written into every new store; Open refuses a store
 // written by a newer schema.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Config is the whole persistent configuration of one vswitchd.
 type Config struct {
@@ -27,7 +27,29 @@ type Bridge struct {
 	Ports []Port `json:"-"`
 	// Flows are OpenFlow rules in ovs-ofctl flow syntax, in the order they
 	// were added (a new standalone bridge starts with "priority=0,actions=NORMAL").
+	// Load fills them; Update passes them empty and writes them only for a
+	// bridge it creates: after that flows change through UpdateFlows, so a
+	// flow-mod never reads or rewrites the whole rule set.
 	Flows []string `json:"-"`
+	// FlowIDs are the stable store ids of Flows (same index, never 0), as
+	// Load returns them; UpdateFlows names flows by these ids. Schema 3.
+	FlowIDs []uint64 `json:"-"`
+}
+
+// Flow is one stored OpenFlow rule: its id within its bridge (not 0) and
+// its text.
+type Flow struct {
+	ID   uint64
+	Text string
+}
+
+// FlowChange is the flow delta of one bridge: Delete removes flows by id
+// (absent ids are ignored), then Put writes each flow under its id, adding
+// it or replacing the text stored there.
+type FlowChange struct {
+	Bridge string
+	Delete []uint64
+	Put    []Flow
 }
 
 // Port is a bridge port with its single interface.

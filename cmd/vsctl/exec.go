@@ -158,7 +158,7 @@ func (x *executor) run(ctx context.Context, c *command) error {
 		if a[1] == "-" {
 			return x.addFlows(ctx, c, a[0], a[1])
 		}
-		_, err := x.c.AddFlow(ctx, &pb.AddFlowRequest{Bridge: a[0], Flow: a[1]})
+		_, err := x.c.AddFlow(ctx, &pb.AddFlowRequest{Bridge: a[0], Flow: a[1], Transient: c.transient})
 		return err
 	case "add-flows":
 		return x.addFlows(ctx, c, a[0], a[1])
@@ -436,7 +436,7 @@ func (x *executor) addFlows(ctx context.Context, c *command, br, file string) er
 		mixed = mixed || (l.verb != "" && l.verb != "add")
 	}
 	if !mixed {
-		if _, err := x.c.AddFlows(ctx, &pb.AddFlowsRequest{Bridge: br, Flows: texts(lines)}); err != nil {
+		if _, err := x.c.AddFlows(ctx, &pb.AddFlowsRequest{Bridge: br, Flows: texts(lines), Transient: c.transient}); err != nil {
 			return atLine(err, file, lines)
 		}
 		return nil
@@ -447,7 +447,7 @@ func (x *executor) addFlows(ctx context.Context, c *command, br, file string) er
 		case "delete", "delete_strict":
 			_, err = x.c.DelFlows(ctx, &pb.DelFlowsRequest{Bridge: br, Match: l.text, Strict: l.verb == "delete_strict"})
 		default:
-			_, err = x.c.AddFlow(ctx, &pb.AddFlowRequest{Bridge: br, Flow: l.text})
+			_, err = x.c.AddFlow(ctx, &pb.AddFlowRequest{Bridge: br, Flow: l.text, Transient: c.transient})
 		}
 		if err != nil {
 			if st, ok := status.FromError(err); ok && st.Code() != codes.Unavailable && st.Code() != codes.DeadlineExceeded {

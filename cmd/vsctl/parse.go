@@ -46,6 +46,7 @@ type globalOpts struct {
 // cmdOpts are the options that belong to one command.
 type cmdOpts struct {
 	mayExist, ifExists, strict, bundle bool
+	transient                          bool // add-flow(s): keep the rules out of the store
 }
 
 // command is one ovs-vsctl/ovs-ofctl/ovs-appctl command of the line.
@@ -215,6 +216,7 @@ func parseArgs(args []string) (globalOpts, []*command, error) {
 		c.ifExists = c.ifExists || leading.ifExists
 		c.strict = c.strict || leading.strict
 		c.bundle = c.bundle || leading.bundle
+		c.transient = c.transient || leading.transient
 		if err := checkCommand(c); err != nil {
 			return g, nil, err
 		}
@@ -260,6 +262,9 @@ func parseOption(g *globalOpts, c *cmdOpts, args []string) (int, error) {
 		return used, noValue()
 	case "--bundle":
 		c.bundle = true
+		return used, noValue()
+	case "--transient":
+		c.transient = true
 		return used, noValue()
 	case "--server", "--db":
 		v, err := value()
