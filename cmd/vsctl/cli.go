@@ -172,6 +172,7 @@ func newRootCmd(prog string, getenv func(string) string) *cobra.Command {
 			RunE:                  func(c *cobra.Command, _ []string) error { return c.Help() },
 		})
 	}
+	root.AddCommand(newCaptureCmd(prog, getenv)) // a stream, outside commands: portcap.go
 	return root
 }
 
