@@ -1134,9 +1134,12 @@ func (s *service) DumpFlowSpecs(_ context.Context, r *pb.DumpFlowSpecsRequest) (
 		// The view's text has ports by number; table, priority and cookie
 		// travel beside it.
 		text := fmt.Sprintf("table=%d,priority=%d,cookie=%#x,%s", v.Table, v.Priority, v.Cookie, strings.TrimSpace(v.Text))
-		f, err := openflow.ParseFlow(text, nil)
-		if err != nil {
-			return nil, status.Errorf(codes.Internal, "dumped rule %q does not parse: %v", text, err)
+		f := v.Flow // the whole rule: timeouts, importance and flags too
+		if f == nil {
+			var err error
+			if f, err = openflow.ParseFlow(text, nil); err != nil {
+				return nil, status.Errorf(codes.Internal, "dumped rule %q does not parse: %v", text, err)
+			}
 		}
 		spec, err := flowToSpec(f)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"vswitch/datapath"
+	"vswitch/openflow"
 )
 
 // Error kinds; every error the Switch returns for bad input wraps one of
@@ -80,6 +81,9 @@ type FlowView struct {
 	Packets  uint64
 	Bytes    uint64
 	Text     string // "MATCH actions=ACTIONS" in flow syntax, without table/priority/cookie
+	// Flow is the whole rule (timeouts, importance, flags too); shared,
+	// never to be modified.
+	Flow *openflow.Flow
 }
 
 // kindError carries a one-line message for the operator and the kind the

@@ -570,6 +570,7 @@ func (s *Switch) DumpFlows(brName, match string, names bool) ([]FlowView, error)
 			Table: int(f.Table), Priority: int(f.Priority), Cookie: f.Cookie,
 			Duration: now.Sub(r.added), Packets: packets, Bytes: bytes,
 			Text: f.Match.Format(namer) + " actions=" + openflow.FormatActions(f.Actions, namer),
+			Flow: f,
 		})
 	}
 	return out, nil

@@ -68,7 +68,8 @@ func TestFlowSpecStructuredFlows(t *testing.T) {
 	fwd2 := &pb.FlowSpec{Table: u32(0), Priority: u32(10), Cookie: 0x2,
 		Match: &pb.FlowMatch{InPort: u32(uint32(p2))}, Actions: []*pb.FlowAction{outputTo(p1)}}
 	// Echo requests from h1 to h2 (ICMP type 8 is tp_src): no actions, drop.
-	block := &pb.FlowSpec{Table: u32(0), Priority: u32(200), Cookie: 0xc0ffee,
+	// Timeouts, importance and send_flow_rem come back in the dump too.
+	block := &pb.FlowSpec{Table: u32(0), Priority: u32(200), Cookie: 0xc0ffee, IdleTimeout: 600, Importance: 7, SendFlowRem: true,
 		Match: &pb.FlowMatch{InPort: u32(uint32(p1)), DlType: u32(0x0800), NwProto: u32(1), NwDst: h2.IP, TpSrc: u32(8)}}
 	mod(pb.FlowModCommand_FLOW_MOD_COMMAND_ADD, fwd1, fwd2, block)
 
@@ -119,6 +120,7 @@ func TestFlowSpecStructuredFlows(t *testing.T) {
 	// nothing.
 	sel := proto.Clone(block).(*pb.FlowSpec)
 	sel.CookieMask = ^uint64(0)
+	sel.IdleTimeout, sel.Importance, sel.SendFlowRem = 0, 0, false // ADD-only fields
 	miss := proto.Clone(sel).(*pb.FlowSpec)
 	miss.Priority = u32(199)
 	mod(pb.FlowModCommand_FLOW_MOD_COMMAND_DELETE_STRICT, miss)

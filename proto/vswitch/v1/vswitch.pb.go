@@ -7606,9 +7606,8 @@ func (x *DumpFlowSpecsRequest) GetFilter() *FlowSpec {
 
 type FlowSpecStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// table and priority are always set. idle_timeout, hard_timeout,
-	// importance and send_flow_rem read as zero: the dump the bridge gives
-	// does not carry them (as dump-flows does not print them).
+	// The whole rule: table and priority always set, timeouts, importance
+	// and send_flow_rem as added.
 	Spec     *FlowSpec            `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
 	Duration *durationpb.Duration `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
 	NPackets uint64               `protobuf:"varint,3,opt,name=n_packets,json=nPackets,proto3" json:"n_packets,omitempty"`
