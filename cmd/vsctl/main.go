@@ -69,8 +69,8 @@ func run(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 		fmt.Fprintf(stderr, "%s: %s\n", prog, oneLine(err.Error()))
 		return usageExit(err)
 	}
-	if len(args) > 0 && args[0] == "capture" { // streams: its own loop (portcap.go)
-		return runCapture(prog, args[1:], stdout, stderr, getenv, df)
+	if i := captureAt(args); i >= 0 { // streams: its own loop (portcap.go)
+		return runCapture(prog, args[i+1:], stdout, stderr, getenv, df)
 	}
 	if cargs, ok := cobraArgs(args); ok {
 		return runCobra(prog, cargs, stdout, stderr, getenv)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"slices"
 	"syscall"
 	"time"
@@ -81,6 +82,24 @@ func allPorts(getenv func(string) string) []string {
 		}
 	}
 	return names
+}
+
+// captureAt finds a capture command after global options ("--timeout=5
+// capture p"); the options do not apply to a stream and are ignored. -1
+// when the command is not capture.
+func captureAt(args []string) int {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "capture":
+			return i
+		case a == "-t" || a == "--timeout": // takes the next word
+			i++
+		case strings.HasPrefix(a, "-") && a != "--":
+		default:
+			return -1
+		}
+	}
+	return -1
 }
 
 // runCapture streams a port's frames into a pcap file (or stdout, for
