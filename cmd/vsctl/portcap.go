@@ -9,8 +9,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
