@@ -704,6 +704,8 @@ func (s *service) PmdStats(context.Context, *pb.PmdStatsRequest) (*pb.PmdStatsRe
 			TunnelMtuDrops:   st.TunnelMTUDrops,
 			TunnelDrops:      tunnelDrops(&st),
 			TunnelFragNeeded: st.TunnelFragNeeded,
+			IdleNanos:        st.IdleNanos,
+			ParkedNanos:      st.ParkedNanos,
 		})
 	}
 	return resp, nil

@@ -45,6 +45,8 @@ type PMDStats struct {
 	Iterations    uint64
 	Parks         uint64
 	BusyNanos     uint64 // time spent in iterations that found packets
+	IdleNanos     uint64 // time spent polling without finding packets
+	ParkedNanos   uint64 // time spent parked on epoll
 	Megaflows     uint64 // megaflows installed now
 	Expired       uint64 // megaflows removed idle
 	// Tunnels: encapsulations, decapsulations, encapsulated packets too
@@ -196,6 +198,7 @@ func (p *pmd) run() {
 			p.local.BusyNanos += uint64(time.Since(start))
 			empty = 0
 		} else {
+			p.local.IdleNanos += uint64(time.Since(start))
 			empty++
 		}
 		p.publishStats()
@@ -251,7 +254,9 @@ func (p *pmd) park() {
 	}
 	p.parked.Store(true)
 	p.local.Parks++
+	start := time.Now()
 	n, _ := unix.EpollWait(p.epfd, p.events[:], timeout)
+	p.local.ParkedNanos += uint64(time.Since(start))
 	for i := 0; i < n; i++ {
 		if int(p.events[i].Fd) == p.wakefd {
 			var b [8]byte

@@ -27,7 +27,7 @@ type collector struct {
 	pmdPackets, pmdHits, pmdUpcalls, pmdBusy, pmdIdle     *prometheus.Desc
 	pmdMegaflows, pmdLost, pmdRevalidations               *prometheus.Desc
 	bridgeFlows, portUp                                   *prometheus.Desc
-	packetIns, controllers                                *prometheus.Desc
+	packetIns, controllers, pmdIdleSecs                   *prometheus.Desc
 }
 
 func newCollector(sw *bridge.Switch) *collector {
@@ -53,13 +53,14 @@ func newCollector(sw *bridge.Switch) *collector {
 		bridgeFlows:      prometheus.NewDesc("vswitch_bridge_flows", "OpenFlow rules in a bridge.", []string{"bridge"}, nil),
 		packetIns:        prometheus.NewDesc("vswitch_packet_ins_total", "Packets controller actions sent to controllers, by controller and result (sent; dropped: its queue was full; no_controller: none connected).", []string{"bridge", "controller", "result"}, nil),
 		controllers:      prometheus.NewDesc("vswitch_controllers", "Controllers connected to a bridge.", []string{"bridge"}, nil),
+		pmdIdleSecs:      prometheus.NewDesc("vswitch_pmd_idle_seconds_total", "Time a PMD spent idle: polling without packets, or parked on epoll.", append(pmd, "kind"), nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops, c.errors, c.portUp,
 		c.pmdPackets, c.pmdHits, c.pmdUpcalls, c.pmdLost, c.pmdRevalidations, c.pmdBusy, c.pmdIdle, c.pmdMegaflows, c.bridgeFlows,
-		c.packetIns, c.controllers} {
+		c.packetIns, c.controllers, c.pmdIdleSecs} {
 		ch <- d
 	}
 }
@@ -116,6 +117,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(c.pmdRevalidations, p.Revalidations, l...)
 		ch <- prometheus.MustNewConstMetric(c.pmdBusy, prometheus.CounterValue, time.Duration(p.BusyNanos).Seconds(), l...)
+		ch <- prometheus.MustNewConstMetric(c.pmdIdleSecs, prometheus.CounterValue, time.Duration(p.IdleNanos).Seconds(), append(l, "polling")...)
+		ch <- prometheus.MustNewConstMetric(c.pmdIdleSecs, prometheus.CounterValue, time.Duration(p.ParkedNanos).Seconds(), append(l, "parked")...)
 		counter(c.pmdIdle, p.Iterations, append(l, "iterations")...)
 		counter(c.pmdIdle, p.Parks, append(l, "parks")...)
 		gauge(c.pmdMegaflows, float64(p.Megaflows), l...)

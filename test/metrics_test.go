@@ -145,6 +145,14 @@ func TestMetrics(t *testing.T) {
 	if len(got) < 3 || rising < 2 {
 		t.Fatalf("curl scrapes during a %.0f Mbit/s transfer: tx bytes %v; want at least 2 rises", mbps, got)
 	}
+	final := scrape(t, addr)
+	polling, ok1 := metricValue(final, "vswitch_pmd_idle_seconds_total", map[string]string{"kind": "polling"})
+	parked, ok2 := metricValue(final, "vswitch_pmd_idle_seconds_total", map[string]string{"kind": "parked"})
+	busy, _ := metricValue(final, "vswitch_pmd_busy_seconds_total", nil)
+	if !ok1 || !ok2 || polling+parked <= 0 || busy <= 0 {
+		t.Fatalf("PMD time: busy %v, idle polling %v (%v), parked %v (%v)", busy, polling, ok1, parked, ok2)
+	}
+	t.Logf("PMD time so far: busy %.3fs, idle polling %.3fs, parked %.3fs", busy, polling, parked)
 	t.Logf("curl during a 256 MiB transfer (%.0f Mbit/s): %d scrapes, tx bytes of %s rose %d times, %.0f -> %.0f",
 		mbps, len(got), h2.Port, rising, got[0], got[len(got)-1])
 }

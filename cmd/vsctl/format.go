@@ -236,6 +236,7 @@ func formatPMDStats(w io.Writer, pmds []*pb.PmdStats) {
 		fmt.Fprintf(w, "  megaflows expired: %d\n", p.GetExpired())
 		fmt.Fprintf(w, "  iterations: %d\n", p.GetIterations())
 		fmt.Fprintf(w, "  busy time: %.3f ms\n", float64(p.GetBusyNanos())/1e6)
+		fmt.Fprintf(w, "  idle time: %.3f ms polling, %.3f ms parked\n", float64(p.GetIdleNanos())/1e6, float64(p.GetParkedNanos())/1e6)
 		fmt.Fprintf(w, "  avg. busy ns per packet: %.1f\n", perPacket)
 		fmt.Fprintf(w, "  parks: %d\n", p.GetParks())
 		if p.GetTunnelPushes()+p.GetTunnelPops()+p.GetTunnelMtuDrops() > 0 || len(p.GetTunnelDrops()) > 0 {

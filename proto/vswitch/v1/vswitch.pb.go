@@ -4153,8 +4153,12 @@ type PmdStats struct {
 	TunnelDrops    map[string]uint64 `protobuf:"bytes,19,rep,name=tunnel_drops,json=tunnelDrops,proto3" json:"tunnel_drops,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// ICMP "fragmentation needed" sent back for DF packets too big for a tunnel.
 	TunnelFragNeeded uint64 `protobuf:"varint,20,opt,name=tunnel_frag_needed,json=tunnelFragNeeded,proto3" json:"tunnel_frag_needed,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// idle_nanos is time spent polling without finding packets, parked_nanos
+	// time spent parked on epoll (idle parking).
+	IdleNanos     uint64 `protobuf:"varint,21,opt,name=idle_nanos,json=idleNanos,proto3" json:"idle_nanos,omitempty"`
+	ParkedNanos   uint64 `protobuf:"varint,22,opt,name=parked_nanos,json=parkedNanos,proto3" json:"parked_nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PmdStats) Reset() {
@@ -4323,6 +4327,20 @@ func (x *PmdStats) GetTunnelDrops() map[string]uint64 {
 func (x *PmdStats) GetTunnelFragNeeded() uint64 {
 	if x != nil {
 		return x.TunnelFragNeeded
+	}
+	return 0
+}
+
+func (x *PmdStats) GetIdleNanos() uint64 {
+	if x != nil {
+		return x.IdleNanos
+	}
+	return 0
+}
+
+func (x *PmdStats) GetParkedNanos() uint64 {
+	if x != nil {
+		return x.ParkedNanos
 	}
 	return 0
 }
@@ -9040,7 +9058,7 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x03age\x18\a \x01(\v2\x19.google.protobuf.DurationR\x03age\"\x11\n" +
 	"\x0fPmdStatsRequest\"<\n" +
 	"\x10PmdStatsResponse\x12(\n" +
-	"\x04pmds\x18\x01 \x03(\v2\x14.vswitch.v1.PmdStatsR\x04pmds\"\xdd\x05\n" +
+	"\x04pmds\x18\x01 \x03(\v2\x14.vswitch.v1.PmdStatsR\x04pmds\"\x9f\x06\n" +
 	"\bPmdStats\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x12\n" +
 	"\x04core\x18\x02 \x01(\x05R\x04core\x12\x18\n" +
@@ -9067,7 +9085,10 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"tunnelPops\x12(\n" +
 	"\x10tunnel_mtu_drops\x18\x12 \x01(\x04R\x0etunnelMtuDrops\x12H\n" +
 	"\ftunnel_drops\x18\x13 \x03(\v2%.vswitch.v1.PmdStats.TunnelDropsEntryR\vtunnelDrops\x12,\n" +
-	"\x12tunnel_frag_needed\x18\x14 \x01(\x04R\x10tunnelFragNeeded\x1a>\n" +
+	"\x12tunnel_frag_needed\x18\x14 \x01(\x04R\x10tunnelFragNeeded\x12\x1d\n" +
+	"\n" +
+	"idle_nanos\x18\x15 \x01(\x04R\tidleNanos\x12!\n" +
+	"\fparked_nanos\x18\x16 \x01(\x04R\vparkedNanos\x1a>\n" +
 	"\x10TunnelDropsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x16\n" +
