@@ -924,6 +924,7 @@ LOCAL     0  50:54:00:00:00:02    0
   megaflows expired: 6
   iterations: 5000
   busy time: 1.235 ms
+  idle time: 0.000 ms polling, 0.000 ms parked
   avg. busy ns per packet: 12345.7
   parks: 7
 pmd thread numa_id 0 core_id unpinned:
@@ -939,6 +940,7 @@ pmd thread numa_id 0 core_id unpinned:
   megaflows expired: 0
   iterations: 0
   busy time: 0.000 ms
+  idle time: 0.000 ms polling, 0.000 ms parked
   avg. busy ns per packet: 0.0
   parks: 0
 `
