@@ -572,10 +572,16 @@ func (s *Switch) portStatus(bridge string, e PortStatusEvent) {
 // standaloneFlow is the flow a standalone bridge sets up by itself.
 const standaloneFlow = "priority=0,actions=NORMAL"
 
-func isStandaloneFlow(f *openflow.Flow) bool {
-	def, _ := openflow.ParseFlow(standaloneFlow, nil)
-	return f.String() == def.String()
-}
+// standaloneText is standaloneFlow in canonical form.
+var standaloneText = func() string {
+	f, err := openflow.ParseFlow(standaloneFlow, nil)
+	if err != nil {
+		panic(err)
+	}
+	return f.String()
+}()
+
+func isStandaloneFlow(f *openflow.Flow) bool { return f.String() == standaloneText }
 
 // failModeFlows applies a fail-mode change to the switch's own flow: a
 // secure bridge sets up no flows of its own, so the standalone NORMAL flow

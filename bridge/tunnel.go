@@ -347,12 +347,12 @@ func (x *xlate) encap(p *xport) {
 		x.note("tunnel %s: route to %s leaves by %s, which is not a bridge of this switch", p.name, remote, rt.OutDev)
 		return
 	}
+	src := rt.Src
+	if o.LocalIP.IsValid() {
+		src = o.LocalIP
+	}
 	mac, ok := xt.t.resolver.Resolve(rt.Ifindex, rt.NextHop)
 	if !ok {
-		src := rt.Src
-		if o.LocalIP.IsValid() {
-			src = o.LocalIP
-		}
 		if xt.t.resolver.ShouldProbe(rt.Ifindex, rt.NextHop) {
 			select {
 			case xt.t.probes <- probe{bridge: under.name, srcMAC: under.mac, src: src, target: rt.NextHop}:
@@ -361,10 +361,6 @@ func (x *xlate) encap(p *xport) {
 		}
 		x.note("tunnel %s: next hop %s not resolved yet: dropped, ARP sent", p.name, rt.NextHop)
 		return
-	}
-	src := rt.Src
-	if o.LocalIP.IsValid() {
-		src = o.LocalIP
 	}
 	cfg := o.TemplateConfig(remote, src, vni)
 	cfg.SrcMAC, cfg.DstMAC = under.mac, mac

@@ -80,9 +80,11 @@ func TunnelPush(id uint64, out uint32) Action { return Action{Kind: ActTunnelPus
 // encap pushes header h onto pkt. It reports false (the caller drops) when
 // the result would not fit the underlay MTU or the buffer.
 func encap(h *TunnelHeader, pkt *Packet, hash uint32, ipid uint16) bool {
-	if h == nil || !h.Tmpl.Fits(pkt.Len(), h.MTU) {
-		return false
-	}
+	return h != nil && h.Tmpl.Fits(pkt.Len(), h.MTU) && push(h, pkt, hash, ipid)
+}
+
+// push writes h's outer header in front of pkt (the MTU already checked).
+func push(h *TunnelHeader, pkt *Packet, hash uint32, ipid uint16) bool {
 	var m vxlan.Meta
 	m.Hash, m.IPID = hash, ipid
 	m.TOS, m.TTL = innerTOSTTL(pkt.Data())
@@ -121,7 +123,7 @@ func (p *pmd) tunnelPush(a *Action, pkt *Packet) {
 		p.cache.Put(pkt)
 		return
 	}
-	if !encap(h, pkt, pkt.hash, p.ipid) {
+	if h == nil || !push(h, pkt, pkt.hash, p.ipid) {
 		p.local.TunnelMTUDrops++
 		p.cache.Put(pkt)
 		return

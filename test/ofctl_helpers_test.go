@@ -16,9 +16,14 @@ import (
 
 // VsctlIn runs vsctl with stdin fed from in, without judging the outcome.
 func (d *Daemon) VsctlIn(in string, args ...string) VsctlResult {
+	return runVsctl(in, append([]string{"--server", d.Sock}, args...)...)
+}
+
+// runVsctl runs vsctl with exactly args and stdin in.
+func runVsctl(in string, args ...string) VsctlResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, vsctlBin, append([]string{"--server", d.Sock}, args...)...)
+	cmd := exec.CommandContext(ctx, vsctlBin, args...)
 	cmd.Stdin = strings.NewReader(in)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e

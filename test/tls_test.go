@@ -96,25 +96,7 @@ func freePort(t *testing.T) string {
 }
 
 // vsctlRaw runs vsctl with exactly args (no --server added).
-func vsctlRaw(args ...string) VsctlResult {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, vsctlBin, args...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	r := VsctlResult{Stdout: o.String(), Stderr: e.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
-		r.Code = -1
-		r.Stderr += err.Error()
-	}
-	return r
-}
+func vsctlRaw(args ...string) VsctlResult { return runVsctl("", args...) }
 
 // vswitchd with --listen on TCP, TLS and a client CA: vsctl with a client
 // certificate from that CA drives it; without one, with one from another
