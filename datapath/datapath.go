@@ -110,6 +110,7 @@ type snapshot struct {
 type rxq struct {
 	port *dpPort
 	q    int
+	slow bool // a SlowPoller: polled at most every slowPollGap while empty
 }
 
 // New maps the packet arena and prepares (but does not start) the PMDs.
@@ -302,7 +303,8 @@ func (d *Datapath) publish() {
 		}
 		s.ports[no] = p
 		for q := 0; q < p.port.RxQueues(); q++ {
-			s.rxqs[next] = append(s.rxqs[next], rxq{port: p, q: q})
+			sp, ok := p.port.(SlowPoller)
+			s.rxqs[next] = append(s.rxqs[next], rxq{port: p, q: q, slow: ok && sp.SlowPoll()})
 			next = (next + 1) % len(d.pmds)
 		}
 	}

@@ -26,6 +26,10 @@ const (
 	parkTimeout   = 200
 	parkTimeoutNF = 1
 	upcallScratch = 4096
+	// slowPollGap is how long an empty SlowPoller queue is left alone: a
+	// syscall costs about a microsecond here, so this bounds its cost to a
+	// few percent of a busy PMD and its added latency to 25 µs.
+	slowPollGap = int64(25 * time.Microsecond)
 	// sweepInterval is how often a PMD pushes megaflow use into refs,
 	// expires idle megaflows and re-ranks its subtables.
 	sweepInterval = int64(time.Second)
@@ -92,6 +96,10 @@ type pmd struct {
 	icmpInit    bool
 
 	lastSweep int64
+
+	// rxNext: per rx queue of this PMD (snapshot order), the earliest
+	// time an empty slow queue is polled again.
+	rxNext []int64
 
 	epfd, wakefd int
 	events       [16]unix.EpollEvent
@@ -233,6 +241,7 @@ func (p *pmd) reload() {
 	}
 	p.polled = p.polled[:0]
 	p.noFD = false
+	p.rxNext = make([]int64, len(s.rxqs[p.id]))
 	for _, q := range s.rxqs[p.id] {
 		fd := q.port.port.PollFD(q.q)
 		if fd < 0 {
@@ -270,9 +279,15 @@ func (p *pmd) park() {
 func (p *pmd) iterate() int {
 	total := 0
 	p.budget = p.dp.cfg.UpcallBudget
-	for _, q := range p.snap.rxqs[p.id] {
+	for i, q := range p.snap.rxqs[p.id] {
+		if q.slow && p.now < p.rxNext[i] {
+			continue
+		}
 		n := q.port.port.Rx(q.q, &p.rx, p.cache)
 		if n == 0 {
+			if q.slow {
+				p.rxNext[i] = p.now + slowPollGap
+			}
 			continue
 		}
 		total += n

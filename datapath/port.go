@@ -28,6 +28,14 @@ type Port interface {
 	Close() error
 }
 
+// SlowPoller is implemented by ports whose rx poll is a system call (tap,
+// kernel UDP sockets). While such a queue is empty the PMD polls it at most
+// every slowPollGap, so it does not pay a syscall per iteration on the
+// path of the ports that are busy.
+type SlowPoller interface {
+	SlowPoll() bool
+}
+
 // StatusReporter is implemented by ports with state worth showing beside
 // their counters (OVS's Interface status column): a vhost-user port's
 // connection state and negotiated features, for instance.

@@ -319,6 +319,10 @@ func (vq *vring) rxBurst(b *datapath.Batch, c *datapath.Cache) int {
 	}
 	oldUsed := vq.usedIdx
 	var bytes, dropped uint64
+	if k := vq.fastRx(b, c, pending, &bytes); k > 0 {
+		pending -= k
+		vq.badRun = 0
+	}
 	for pending > 0 && !b.Full() && !vq.segActive {
 		head := binary.LittleEndian.Uint16(vq.avail[4+2*int(vq.lastAvail&vq.mask):])
 		if head >= vq.size {
@@ -463,7 +467,13 @@ func (vq *vring) txBurst(b *datapath.Batch) {
 	}
 	oldUsed := vq.usedIdx
 	var sent, bytes, dropped, errs uint64
-	for i := 0; i < b.N; i++ {
+	i0 := vq.fastTx(b, room, &bytes)
+	if i0 > 0 {
+		room -= uint16(i0)
+		sent = uint64(i0)
+		vq.badRun = 0
+	}
+	for i := i0; i < b.N; i++ {
 		pk := b.Pkts[i]
 		if vq.maxFrame > 0 && pk.Len() > vq.maxFrame {
 			dropped++

@@ -213,3 +213,6 @@ func (p *Port) Close() error {
 }
 
 var _ datapath.Port = (*Port)(nil)
+
+// SlowPoll: every rx poll is a read(2) on the tun fd.
+func (p *Port) SlowPoll() bool { return true }

@@ -174,3 +174,6 @@ func (p *Port) Tx(_ int, b *datapath.Batch, c *datapath.Cache) {
 	p.txBytes.Add(bytes)
 	c.PutBatch(b)
 }
+
+// SlowPoll: every rx poll is a recvmmsg(2) on the UDP socket.
+func (p *Port) SlowPoll() bool { return true }
