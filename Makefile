@@ -18,7 +18,7 @@ RACE_PKGS := ./datapath/... ./bridge/... ./store/... ./api/... ./vxlan/...
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '^vswitch/test')
 
 .NOTPARALLEL:
-.PHONY: all build demo test deps vet staticcheck race unit e2e bench bench-vhost fuzz clean install
+.PHONY: all build demo test deps vet staticcheck race unit e2e bench bench-micro bench-vhost fuzz clean install
 
 all: build
 
@@ -57,8 +57,16 @@ unit:
 e2e: build
 	VSWITCH_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -timeout 15m -v ./test/...
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./datapath/... ./flowtable/...
+# The performance campaign: every case against vswitchd and OVS-DPDK,
+# interleaved, 3 reps (QUICK=1: one rep of cases a, b, g); writes the
+# headline of docs/benchmarks.md and docs/benchmarks.png. Root; installs
+# dpdk-dev and openvswitch-switch-dpdk if missing.
+bench: deps
+	QUICK=$(QUICK) ./bench/run.sh
+
+# Micro-benchmarks of the forwarding path (0 allocs/op expected).
+bench-micro:
+	$(GO) test -run '^$$' -bench . -benchmem ./datapath/... ./flowtable/... ./vhostuser/
 
 # vhost-user loopback, vswitchd vs OVS-DPDK, with testpmd's virtio-user ports
 # (as root; installs dpdk-dev and openvswitch-switch-dpdk if missing).

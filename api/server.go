@@ -49,6 +49,8 @@ type switchAPI interface {
 	DumpAggregate(bridge, match string) (packets, bytes uint64, flows int, err error)
 	Trace(bridge, flow string) (*bridge.TraceView, error)
 	PMDRxqs() []bridge.RxqView
+	RebalanceRxqs() []bridge.RxqView
+	RxqAssign() string
 	DatapathFlows(bridge string) ([]bridge.DatapathFlowView, error)
 	PMDStats() []datapath.PMDStats
 	ClearPMDStats()
@@ -648,12 +650,19 @@ func (s *service) Trace(_ context.Context, r *pb.TraceRequest) (*pb.TraceRespons
 }
 
 func (s *service) PmdRxqs(context.Context, *pb.PmdRxqsRequest) (*pb.PmdRxqsResponse, error) {
-	rxqs := s.sw.PMDRxqs()
-	resp := &pb.PmdRxqsResponse{Rxqs: make([]*pb.Rxq, 0, len(rxqs))}
+	return &pb.PmdRxqsResponse{Rxqs: rxqsPB(s.sw.PMDRxqs()), Assign: s.sw.RxqAssign()}, nil
+}
+
+func (s *service) PmdRxqRebalance(context.Context, *pb.PmdRxqRebalanceRequest) (*pb.PmdRxqRebalanceResponse, error) {
+	return &pb.PmdRxqRebalanceResponse{Rxqs: rxqsPB(s.sw.RebalanceRxqs())}, nil
+}
+
+func rxqsPB(rxqs []bridge.RxqView) []*pb.Rxq {
+	out := make([]*pb.Rxq, 0, len(rxqs))
 	for _, q := range rxqs {
-		resp.Rxqs = append(resp.Rxqs, &pb.Rxq{Pmd: int32(q.PMD), Core: int32(q.Core), Port: q.Port, Queue: int32(q.Queue)})
+		out = append(out, &pb.Rxq{Pmd: int32(q.PMD), Core: int32(q.Core), Port: q.Port, Queue: int32(q.Queue), Usage: q.Usage})
 	}
-	return resp, nil
+	return out
 }
 
 func (s *service) DumpDatapathFlows(_ context.Context, r *pb.DumpDatapathFlowsRequest) (*pb.DumpDatapathFlowsResponse, error) {

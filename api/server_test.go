@@ -389,14 +389,16 @@ func (f *fakeSwitch) Trace(br, flow string) (*bridge.TraceView, error) {
 	}, nil
 }
 
+func (f *fakeSwitch) RebalanceRxqs() []bridge.RxqView { return f.PMDRxqs() }
+func (f *fakeSwitch) RxqAssign() string               { return "cycles" }
 func (f *fakeSwitch) PMDRxqs() []bridge.RxqView {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.enter("PMDRxqs")
 	return []bridge.RxqView{
-		{PMD: 1, Core: -1, Port: "p2", Queue: 0},
-		{PMD: 0, Core: 1, Port: "p1", Queue: 0},
-		{PMD: 0, Core: 1, Port: "vhost-user-client1", Queue: 11},
+		{PMD: 1, Core: -1, Port: "p2", Queue: 0, Usage: -1},
+		{PMD: 0, Core: 1, Port: "p1", Queue: 0, Usage: 37.4},
+		{PMD: 0, Core: 1, Port: "vhost-user-client1", Queue: 11, Usage: 0},
 	}
 }
 
@@ -1118,14 +1120,16 @@ Datapath actions: push_vlan(vid=10,pcp=0),p2
 	// pmd-rxq-show, grouped by PMD.
 	rxq := `pmd thread numa_id 0 core_id 1:
   isolated : false
-  port: p1                queue-id:  0 (enabled)   pmd usage: NOT AVAIL
-  port: vhost-user-client1  queue-id: 11 (enabled)   pmd usage: NOT AVAIL
+  port: p1                queue-id:  0 (enabled)   pmd usage:  37 %
+  port: vhost-user-client1  queue-id: 11 (enabled)   pmd usage:   0 %
 pmd thread numa_id 0 core_id unpinned:
   isolated : false
   port: p2                queue-id:  0 (enabled)   pmd usage: NOT AVAIL
 `
 	expect(vsctl(t, sock, "pmd-rxq-show"), 0, rxq, "")
 	expect(vsctl(t, sock, "dpif-netdev/pmd-rxq-show"), 0, rxq, "")
+	expect(vsctl(t, sock, "pmd-rxq-rebalance"), 0, rxq, "")
+	expect(vsctl(t, sock, "dpif-netdev/pmd-rxq-rebalance", "x"), 2, "", "vsctl: dpif-netdev/pmd-rxq-rebalance: wrong number of arguments (usage: dpif-netdev/pmd-rxq-rebalance)\n")
 }
 
 // go-openvswitch's ovs.Client, pointed at vsctl through ovs-vsctl and

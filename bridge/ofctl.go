@@ -45,6 +45,7 @@ type RxqView struct {
 	PMD, Core int
 	Port      string
 	Queue     int
+	Usage     float64 // percent of the PMD over the last interval; -1 unmeasured
 }
 
 // parseFlows parses flow lines for b, naming the bad one (1-based).
@@ -423,10 +424,20 @@ func (s *Switch) PMDRxqs() []RxqView {
 	s.mu.Unlock()
 	var out []RxqView
 	for _, q := range s.dp.Rxqs() {
-		out = append(out, RxqView{PMD: q.PMD, Core: q.Core, Port: names[q.Port], Queue: q.Queue})
+		out = append(out, RxqView{PMD: q.PMD, Core: q.Core, Port: names[q.Port], Queue: q.Queue, Usage: q.Usage})
 	}
 	return out
 }
+
+// RebalanceRxqs reassigns rx queues to PMDs by measured load and returns
+// the new assignment.
+func (s *Switch) RebalanceRxqs() []RxqView {
+	s.dp.Rebalance()
+	return s.PMDRxqs()
+}
+
+// RxqAssign returns the rx queue assignment mode (cycles or roundrobin).
+func (s *Switch) RxqAssign() string { return s.dp.RxqAssignMode().String() }
 
 // FlowCounts returns the number of OpenFlow rules per bridge.
 func (s *Switch) FlowCounts() map[string]int {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"vswitch/datapath"
 	"vswitch/store"
 )
 
@@ -243,7 +244,7 @@ func applySetting(table string, pc *store.Port, st Setting) error {
 }
 
 // Settings the daemon reads from the Open_vSwitch table at start.
-var globalKeys = []string{"emc-insert-inv-prob", "mem", "pmd-cores", "pmd-poll"}
+var globalKeys = []string{"emc-insert-inv-prob", "mem", "pmd-cores", "pmd-poll", "pmd-rxq-assign"}
 
 func (s *Switch) setGlobal(record string, settings []Setting) error {
 	if record != "." && record != "" {
@@ -262,6 +263,11 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 				return err
 			}
 		}
+		if st.Key == "pmd-rxq-assign" {
+			if _, err := datapath.ParseRxqAssign(st.Value); err != nil {
+				return errorf(ErrInvalid, "other_config:%v", err)
+			}
+		}
 		upd = append(upd, st)
 	}
 	err := s.st.Update(func(c *store.Config) error {
@@ -276,6 +282,10 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 	for _, st := range upd {
 		if st.Key == "emc-insert-inv-prob" {
 			s.dp.SetEMCInsertInvProb(EMCInsertInvProb(st.Value))
+		}
+		if st.Key == "pmd-rxq-assign" {
+			a, _ := datapath.ParseRxqAssign(st.Value)
+			s.dp.SetRxqAssign(a)
 		}
 	}
 	return nil

@@ -56,6 +56,8 @@ type Config struct {
 	FlowLimit int
 	// FlowIdle is how long an unused megaflow stays (default 10 s).
 	FlowIdle time.Duration
+	// RxqAssign is how rx queues are spread over PMDs.
+	RxqAssign RxqAssign
 	// EMCInsertInvProb: a megaflow hit is put in the EMC with probability
 	// 1/EMCInsertInvProb (default 100; 1 always; set EMCDisabled to never).
 	EMCInsertInvProb int
@@ -87,7 +89,9 @@ type Datapath struct {
 
 	emcInv atomic.Uint32 // EMC insertion inverse probability; 0 disables
 
-	started bool
+	started    bool
+	stopLoad   chan struct{} // stops the rx queue load sampler
+	lastSample time.Time
 }
 
 // dpPort is a port as the datapath holds it.
@@ -99,6 +103,8 @@ type dpPort struct {
 	rxErrors atomic.Uint64
 	// capture, when set, copies the port's frames (portcap.go).
 	capture atomic.Pointer[Capture]
+	// load is the per-rx-queue busy time (rxq.go).
+	load rxLoad
 }
 
 // snapshot is the immutable view PMDs run on; replaced, never mutated.
@@ -179,12 +185,19 @@ func (d *Datapath) Start() {
 	for _, p := range d.pmds {
 		go p.run()
 	}
+	d.lastSample = time.Now()
+	d.stopLoad = make(chan struct{})
+	go d.sampler(d.stopLoad)
 }
 
 // Stop stops the PMDs, closes every port and unmaps the arena.
 func (d *Datapath) Stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.stopLoad != nil {
+		close(d.stopLoad)
+		d.stopLoad = nil
+	}
 	for _, p := range d.pmds {
 		p.stop.Store(true)
 		p.wake()
@@ -214,7 +227,7 @@ func (d *Datapath) AddPort(p Port) (uint32, error) {
 	defer d.mu.Unlock()
 	for no := uint32(1); no < MaxPorts; no++ {
 		if _, used := d.ports[no]; !used {
-			d.ports[no] = &dpPort{no: no, port: p}
+			d.ports[no] = &dpPort{no: no, port: p, load: newRxLoad(p.RxQueues())}
 			d.publish()
 			return no, nil
 		}
@@ -288,26 +301,17 @@ func (d *Datapath) Inject(no uint32, pkt *Packet) error {
 }
 
 // publish builds a new snapshot from d.ports, assigning rx queues to PMDs
-// round-robin in port order, and wakes parked PMDs to pick it up.
+// (rxq.go), and wakes parked PMDs to pick it up.
 func (d *Datapath) publish() {
 	max := uint32(0)
 	for no := range d.ports {
 		max = maxU32(max, no)
 	}
-	s := &snapshot{ports: make([]*dpPort, max+1), rxqs: make([][]rxq, len(d.pmds))}
-	next := 0
-	for no := uint32(0); no <= max; no++ {
-		p := d.ports[no]
-		if p == nil {
-			continue
-		}
+	s := &snapshot{ports: make([]*dpPort, max+1)}
+	for no, p := range d.ports {
 		s.ports[no] = p
-		for q := 0; q < p.port.RxQueues(); q++ {
-			sp, ok := p.port.(SlowPoller)
-			s.rxqs[next] = append(s.rxqs[next], rxq{port: p, q: q, slow: ok && sp.SlowPoll()})
-			next = (next + 1) % len(d.pmds)
-		}
 	}
+	s.rxqs = assign(d.ports, max, len(d.pmds), d.cfg.RxqAssign)
 	d.snap.Store(s)
 	d.Invalidate()
 	for _, p := range d.pmds {

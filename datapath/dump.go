@@ -106,15 +106,24 @@ type RxqInfo struct {
 	PMD, Core int
 	Port      uint32
 	Queue     int
+	// Usage is the queue's share of its PMD's core over the last
+	// measurement interval, in percent; -1 before the first interval.
+	Usage float64
 }
 
 // Rxqs returns the current rx queue assignment.
 func (d *Datapath) Rxqs() []RxqInfo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	s := d.snap.Load()
 	var out []RxqInfo
 	for i, qs := range s.rxqs {
 		for _, q := range qs {
-			out = append(out, RxqInfo{PMD: i, Core: d.pmds[i].core, Port: q.port.no, Queue: q.q})
+			u := -1.0
+			if r := q.port.load.rate; q.q < len(r) && r[q.q] >= 0 {
+				u = r[q.q] * 100
+			}
+			out = append(out, RxqInfo{PMD: i, Core: d.pmds[i].core, Port: q.port.no, Queue: q.q, Usage: u})
 		}
 	}
 	return out

@@ -100,6 +100,9 @@ type pmd struct {
 	// rxNext: per rx queue of this PMD (snapshot order), the earliest
 	// time an empty slow queue is polled again.
 	rxNext []int64
+	// rxGot: packets each rx queue gave this iteration, to share the
+	// iteration's busy time among them (pmd-rxq-show, cycles assignment).
+	rxGot []int
 
 	epfd, wakefd int
 	events       [16]unix.EpollEvent
@@ -203,7 +206,9 @@ func (p *pmd) run() {
 		}
 		p.local.Iterations++
 		if n > 0 {
-			p.local.BusyNanos += uint64(time.Since(start))
+			busy := uint64(time.Since(start))
+			p.local.BusyNanos += busy
+			p.chargeRxqs(busy, n)
 			empty = 0
 		} else {
 			p.local.IdleNanos += uint64(time.Since(start))
@@ -219,6 +224,16 @@ func (p *pmd) run() {
 		} else if empty&63 == 0 && time.Since(idleSince) > parkAfter {
 			p.park()
 			empty = 0
+		}
+	}
+}
+
+// chargeRxqs shares an iteration's busy time among the rx queues that gave
+// it packets, in proportion to their packets.
+func (p *pmd) chargeRxqs(busy uint64, total int) {
+	for i, q := range p.snap.rxqs[p.id] {
+		if got := p.rxGot[i]; got > 0 && q.q < len(q.port.load.busy) {
+			q.port.load.busy[q.q].Add(busy * uint64(got) / uint64(total))
 		}
 	}
 }
@@ -242,13 +257,18 @@ func (p *pmd) reload() {
 	p.polled = p.polled[:0]
 	p.noFD = false
 	p.rxNext = make([]int64, len(s.rxqs[p.id]))
+	p.rxGot = make([]int, len(s.rxqs[p.id]))
 	for _, q := range s.rxqs[p.id] {
 		fd := q.port.port.PollFD(q.q)
 		if fd < 0 {
 			p.noFD = true
 			continue
 		}
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		// Edge-triggered: a port's fd may stay readable after the PMD has
+		// polled its queue dry (a vhost-user kick nobody reads, say); only
+		// new activity should end a park. The PMD polls every queue empty
+		// before it parks, so no edge is missed.
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(fd)}
 		if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err == nil {
 			p.polled = append(p.polled, fd)
 		}
@@ -281,9 +301,11 @@ func (p *pmd) iterate() int {
 	p.budget = p.dp.cfg.UpcallBudget
 	for i, q := range p.snap.rxqs[p.id] {
 		if q.slow && p.now < p.rxNext[i] {
+			p.rxGot[i] = 0
 			continue
 		}
 		n := q.port.port.Rx(q.q, &p.rx, p.cache)
+		p.rxGot[i] = n
 		if n == 0 {
 			if q.slow {
 				p.rxNext[i] = p.now + slowPollGap

@@ -11,21 +11,24 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"vswitch/datapath"
 )
 
-// crossConnect is the slow path of the e2e tests: port a <-> port b.
-type crossConnect struct{ a, b uint32 }
+// crossConnect is the slow path of the e2e tests: port a <-> port b. The
+// port numbers are set while PMDs already run: atomics.
+type crossConnect struct{ a, b atomic.Uint32 }
 
 func (x *crossConnect) Upcall(u *datapath.Upcall) error {
+	a, b := x.a.Load(), x.b.Load()
 	switch u.Key.InPort {
-	case x.a:
-		u.Actions = append(u.Actions, datapath.Output(x.b))
-	case x.b:
-		u.Actions = append(u.Actions, datapath.Output(x.a))
+	case a:
+		u.Actions = append(u.Actions, datapath.Output(b))
+	case b:
+		u.Actions = append(u.Actions, datapath.Output(a))
 	}
 	return nil
 }
@@ -211,9 +214,9 @@ func runE2E(t *testing.T, c e2eCase) {
 			t.Fatal(err)
 		}
 		if i == 0 {
-			x.a = no
+			x.a.Store(no)
 		} else {
-			x.b = no
+			x.b.Store(no)
 		}
 	}
 	if !c.client {

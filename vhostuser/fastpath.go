@@ -49,24 +49,32 @@ func (vq *vring) load(f *burst, n int) int {
 // returns how many ring entries it consumed (all of them now in b).
 func (vq *vring) fastRx(b *datapath.Batch, c *datapath.Cache, pending uint16, bytes *uint64) uint16 {
 	var f burst
+	var bufs [datapath.BatchSize][]byte
 	n := vq.load(&f, min(int(pending), datapath.BatchSize-b.N))
 	hl := vq.hdrLen
+	// Map every buffer and read its first header bytes: one independent
+	// load per packet, which brings the frames in while the loop runs on.
+	for i := 0; i < n; i++ {
+		if f.flags[i] != 0 || int(f.lens[i]) < hl+14 {
+			n = i
+			break
+		}
+		buf := vq.mem.gpa(f.addrs[i], f.lens[i])
+		// Offloads (partial checksum, GSO) take the general path.
+		if buf == nil || buf[0]|buf[1] != 0 {
+			n = i
+			break
+		}
+		bufs[i] = buf
+	}
 	done := 0
 	for ; done < n; done++ {
-		if f.flags[done] != 0 || int(f.lens[done]) < hl+14 {
-			break
-		}
-		buf := vq.mem.gpa(f.addrs[done], f.lens[done])
-		// Offloads (partial checksum, GSO) take the general path.
-		if buf == nil || buf[0] != 0 || buf[1] != 0 {
-			break
-		}
 		pk := c.Get()
 		if pk == nil {
 			break
 		}
 		dst := pk.Frame()[datapath.Headroom:]
-		data := buf[hl:]
+		data := bufs[done][hl:]
 		if len(data) > len(dst) {
 			c.Put(pk)
 			break
@@ -85,18 +93,22 @@ func (vq *vring) fastRx(b *datapath.Batch, c *datapath.Cache, pending uint16, by
 // one buffer each, and returns how many it delivered (room bounds it).
 func (vq *vring) fastTx(b *datapath.Batch, room uint16, bytes *uint64) int {
 	var f burst
+	var bufs [datapath.BatchSize][]byte
 	n := vq.load(&f, min(b.N, int(room)))
 	hl := vq.hdrLen
-	done := 0
-	for ; done < n; done++ {
-		data := b.Pkts[done].Data()
-		need := hl + len(data)
-		if f.flags[done] != descFWrite || int(f.lens[done]) < need ||
-			(vq.maxFrame > 0 && len(data) > vq.maxFrame) {
+	// Map every buffer and write its header first: independent stores
+	// whose cache misses overlap. A buffer written here but not used
+	// below is still the guest's to refill: nothing was published.
+	for i := 0; i < n; i++ {
+		need := hl + b.Pkts[i].Len()
+		if f.flags[i] != descFWrite || int(f.lens[i]) < need ||
+			(vq.maxFrame > 0 && need-hl > vq.maxFrame) {
+			n = i
 			break
 		}
-		buf := vq.mem.gpa(f.addrs[done], uint32(need))
+		buf := vq.mem.gpa(f.addrs[i], uint32(need))
 		if buf == nil {
+			n = i
 			break
 		}
 		// No offloads; num_buffers (bytes 10-11 of a 12-byte header) is 1.
@@ -106,10 +118,14 @@ func (vq *vring) fastTx(b *datapath.Batch, room uint16, bytes *uint64) int {
 		} else {
 			binary.LittleEndian.PutUint16(buf[8:], 0)
 		}
-		copy(buf[hl:], data)
-		vq.putUsed(f.heads[done], uint32(need))
+		bufs[i] = buf
+	}
+	for i := 0; i < n; i++ {
+		data := b.Pkts[i].Data()
+		copy(bufs[i][hl:], data)
+		vq.putUsed(f.heads[i], uint32(hl+len(data)))
 		vq.lastAvail++
 		*bytes += uint64(len(data))
 	}
-	return done
+	return n
 }

@@ -56,13 +56,15 @@ var docs = map[string]cmdDoc{
 	"dump-tables":     {"Print per-table rule and lookup counters", "vsctl dump-tables br0"},
 	"dump-aggregate":  {"Print the packet, byte and rule totals of matching rules", "vsctl dump-aggregate br0 ip"},
 	"trace":           {"Show how the bridge's tables handle a packet (ofproto/trace)", "vsctl trace br0 in_port=1,tcp,nw_dst=10.0.0.2,tp_dst=80"},
-	"pmd-rxq-show":    {"Print which PMD polls each rx queue", "vsctl pmd-rxq-show"},
+	"pmd-rxq-show":    {"Print which PMD polls each rx queue and its measured usage", "vsctl pmd-rxq-show"},
 	"dpif/dump-flows": {"Print a bridge's installed megaflows", "vsctl dpif/dump-flows br0"},
 	"pmd-stats-show":  {"Print per-PMD packet, cache and upcall counters", "vsctl pmd-stats-show"},
 	"pmd-stats-clear": {"Zero the PMD counters", "vsctl pmd-stats-clear"},
 	"tnl/route/show":  {"Print the underlay routes tunnels use (read from the kernel)", "vsctl tnl/route/show"},
 	"tnl/arp/show":    {"Print the tunnel next hops' MAC addresses", "vsctl tnl/arp/show"},
 	"tnl/ports/show":  {"Print the tunnel ports and the UDP ports they listen on", "vsctl tnl/ports/show"},
+
+	"pmd-rxq-rebalance": {"Reassign rx queues to PMDs now by measured load (other_config:pmd-rxq-assign)", "vsctl pmd-rxq-rebalance"},
 }
 
 // aliasOf maps ovs-appctl spellings to the command documented above.
@@ -72,6 +74,8 @@ var aliasOf = map[string]string{
 	"dpctl/dump-flows":            "dpif/dump-flows",
 	"dpif-netdev/pmd-stats-show":  "pmd-stats-show",
 	"dpif-netdev/pmd-stats-clear": "pmd-stats-clear",
+
+	"dpif-netdev/pmd-rxq-rebalance": "pmd-rxq-rebalance",
 }
 
 // cobraWords are the first words that go to cobra rather than to the

@@ -226,6 +226,15 @@ func (x *executor) run(ctx context.Context, c *command) error {
 		if err != nil {
 			return err
 		}
+		if x.g.format == "json" {
+			return x.json(r)
+		}
+		formatRxqs(x.out, r.GetRxqs())
+	case "pmd-rxq-rebalance", "dpif-netdev/pmd-rxq-rebalance":
+		r, err := x.c.PmdRxqRebalance(ctx, &pb.PmdRxqRebalanceRequest{})
+		if err != nil {
+			return err
+		}
 		formatRxqs(x.out, r.GetRxqs())
 	case "dpif/dump-flows", "dpctl/dump-flows":
 		return x.dumpDatapathFlows(ctx, a[0])

@@ -436,9 +436,9 @@ func splitTop(s string, sep byte) []string {
 }
 
 // formatRxqs prints rx queue assignments as `ovs-appctl
-// dpif-netdev/pmd-rxq-show` does, grouped by PMD in PMD order. Per-queue
-// cycle accounting is not kept, so usage is NOT AVAIL, and PMDs are not
-// bound to NUMA nodes here, so numa_id is always 0.
+// dpif-netdev/pmd-rxq-show` does, grouped by PMD in PMD order, with each
+// queue's share of its PMD over the last 5 s interval (NOT AVAIL before
+// the first). PMDs are not bound to NUMA nodes here, so numa_id is 0.
 func formatRxqs(w io.Writer, rxqs []*pb.Rxq) {
 	rxqs = slices.Clone(rxqs)
 	slices.SortStableFunc(rxqs, func(a, b *pb.Rxq) int { return cmp.Compare(a.GetPmd(), b.GetPmd()) })
@@ -450,7 +450,11 @@ func formatRxqs(w io.Writer, rxqs []*pb.Rxq) {
 			}
 			fmt.Fprintf(w, "pmd thread numa_id 0 core_id %s:\n  isolated : false\n", core)
 		}
-		fmt.Fprintf(w, "  port: %-16s  queue-id: %2d (enabled)   pmd usage: NOT AVAIL\n", q.GetPort(), q.GetQueue())
+		usage := "NOT AVAIL"
+		if q.GetUsage() >= 0 {
+			usage = fmt.Sprintf("%3.0f %%", q.GetUsage())
+		}
+		fmt.Fprintf(w, "  port: %-16s  queue-id: %2d (enabled)   pmd usage: %s\n", q.GetPort(), q.GetQueue(), usage)
 	}
 }
 

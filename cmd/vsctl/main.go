@@ -234,9 +234,9 @@ OpenFlow:   add-flow BR FLOW, add-flows BR FILE|-, mod-flows BR FLOW [--strict],
             dump-ports-desc BR [PORT], mod-port BR PORT up|down|flood|no-flood
             (FILE: one flow a line, # comments; all lines in one transaction)
 Tracing:    trace BR FLOW (also as ofproto/trace BR FLOW)
-Datapath:   dpif/dump-flows BR (megaflows), pmd-stats-show, pmd-stats-clear, pmd-rxq-show
-            (also as dpif-netdev/pmd-stats-show, dpif-netdev/pmd-stats-clear,
-            dpif-netdev/pmd-rxq-show)
+Datapath:   dpif/dump-flows BR (megaflows), pmd-stats-show, pmd-stats-clear, pmd-rxq-show,
+            pmd-rxq-rebalance (also as dpif-netdev/pmd-stats-show,
+            dpif-netdev/pmd-stats-clear, dpif-netdev/pmd-rxq-show, dpif-netdev/pmd-rxq-rebalance)
 
 Options:    --server=PATH|unix:PATH|tcp:HOST:PORT (env VSWITCH_SERVER; default %s)
             --tls-cert=FILE --tls-key=FILE --tls-ca=FILE (TLS to a tcp: server)

@@ -134,6 +134,9 @@ var commands = map[string]cmdSpec{
 	"pmd-rxq-show":             {0, 0, "pmd-rxq-show"},
 	"dpif-netdev/pmd-rxq-show": {0, 0, "dpif-netdev/pmd-rxq-show"},
 
+	"pmd-rxq-rebalance":             {0, 0, "pmd-rxq-rebalance"},
+	"dpif-netdev/pmd-rxq-rebalance": {0, 0, "dpif-netdev/pmd-rxq-rebalance"},
+
 	// ovs-appctl datapath commands; dpctl/dump-flows takes a bridge here,
 	// since each bridge's megaflows are dumped on their own.
 	"dpif/dump-flows":             {1, 1, "dpif/dump-flows BRIDGE"},

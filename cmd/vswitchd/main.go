@@ -27,6 +27,8 @@ import (
 type options struct {
 	db, runDir, pmdCores, mem, pmdPoll, socketGroup, logLevel string
 	emcInvProb, metricsAddr                                   string
+	rxqAssign                                                 string
+	dpdkEAL                                                   string // EAL arguments; DPDK is off when empty
 
 	// API over TCP (api/tls.go), request limits and the log file.
 	tcp                 api.TCPConfig
@@ -57,6 +59,8 @@ func run() error {
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on ADDR (HOST:PORT; a bare PORT means 127.0.0.1); off when empty")
 	flag.StringVar(&o.emcInvProb, "emc-insert-inv-prob", "100", "a megaflow hit enters the exact-match cache with probability 1/N; 0 disables the EMC")
+	flag.StringVar(&o.rxqAssign, "pmd-rxq-assign", "cycles", "how rx queues are spread over PMDs: cycles (busiest first, to the least loaded PMD) or roundrobin")
+	flag.StringVar(&o.dpdkEAL, "dpdk-eal-args", "", "initialise DPDK with these EAL arguments (e.g. \"--in-memory -l 0\") so dpdk ports can be added; needs a binary built with -tags dpdk")
 	flag.StringVar(&o.tcp.Listen, "listen", "", "also serve the API on tcp:HOST:PORT, with TLS (--tls-cert, --tls-key); plaintext only on loopback with --insecure")
 	flag.StringVar(&o.tcp.CertFile, "tls-cert", "", "TLS server certificate (PEM) for --listen")
 	flag.StringVar(&o.tcp.KeyFile, "tls-key", "", "private key (PEM) of --tls-cert")
@@ -135,7 +139,12 @@ func run() error {
 	if emc == 0 {
 		emc = datapath.EMCDisabled
 	}
-	dp, err := datapath.New(datapath.Config{PMDCores: cores, MemBytes: mem, PollAlways: o.pmdPoll == "always", EMCInsertInvProb: emc}, nil)
+	assign, err := datapath.ParseRxqAssign(o.rxqAssign)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	dp, err := datapath.New(datapath.Config{PMDCores: cores, MemBytes: mem, PollAlways: o.pmdPoll == "always", EMCInsertInvProb: emc, RxqAssign: assign}, nil)
 	if err != nil {
 		lis.Close()
 		return err
@@ -240,7 +249,7 @@ func (o *options) applyStored(st *store.Store) error {
 	}
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for key, dst := range map[string]*string{"pmd-cores": &o.pmdCores, "mem": &o.mem, "pmd-poll": &o.pmdPoll, "emc-insert-inv-prob": &o.emcInvProb} {
+	for key, dst := range map[string]*string{"pmd-cores": &o.pmdCores, "mem": &o.mem, "pmd-poll": &o.pmdPoll, "emc-insert-inv-prob": &o.emcInvProb, "pmd-rxq-assign": &o.rxqAssign} {
 		if v, ok := c.Settings[key]; ok && !set[key] {
 			*dst = v
 		}

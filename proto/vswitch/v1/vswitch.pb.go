@@ -3732,8 +3732,10 @@ func (*PmdRxqsRequest) Descriptor() ([]byte, []int) {
 }
 
 type PmdRxqsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rxqs          []*Rxq                 `protobuf:"bytes,1,rep,name=rxqs,proto3" json:"rxqs,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rxqs  []*Rxq                 `protobuf:"bytes,1,rep,name=rxqs,proto3" json:"rxqs,omitempty"`
+	// assign is the assignment mode: cycles or roundrobin.
+	Assign        string `protobuf:"bytes,2,opt,name=assign,proto3" json:"assign,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3775,22 +3777,113 @@ func (x *PmdRxqsResponse) GetRxqs() []*Rxq {
 	return nil
 }
 
+func (x *PmdRxqsResponse) GetAssign() string {
+	if x != nil {
+		return x.Assign
+	}
+	return ""
+}
+
+type PmdRxqRebalanceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PmdRxqRebalanceRequest) Reset() {
+	*x = PmdRxqRebalanceRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PmdRxqRebalanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PmdRxqRebalanceRequest) ProtoMessage() {}
+
+func (x *PmdRxqRebalanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PmdRxqRebalanceRequest.ProtoReflect.Descriptor instead.
+func (*PmdRxqRebalanceRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{55}
+}
+
+type PmdRxqRebalanceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rxqs is the assignment after rebalancing.
+	Rxqs          []*Rxq `protobuf:"bytes,1,rep,name=rxqs,proto3" json:"rxqs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PmdRxqRebalanceResponse) Reset() {
+	*x = PmdRxqRebalanceResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PmdRxqRebalanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PmdRxqRebalanceResponse) ProtoMessage() {}
+
+func (x *PmdRxqRebalanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PmdRxqRebalanceResponse.ProtoReflect.Descriptor instead.
+func (*PmdRxqRebalanceResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *PmdRxqRebalanceResponse) GetRxqs() []*Rxq {
+	if x != nil {
+		return x.Rxqs
+	}
+	return nil
+}
+
 // Rxq is one rx queue and the PMD thread that polls it.
 type Rxq struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// pmd is the index of the PMD thread.
 	Pmd int32 `protobuf:"varint,1,opt,name=pmd,proto3" json:"pmd,omitempty"`
 	// core is the CPU the thread is pinned to, -1 if unpinned.
-	Core          int32  `protobuf:"varint,2,opt,name=core,proto3" json:"core,omitempty"`
-	Port          string `protobuf:"bytes,3,opt,name=port,proto3" json:"port,omitempty"`
-	Queue         int32  `protobuf:"varint,4,opt,name=queue,proto3" json:"queue,omitempty"`
+	Core  int32  `protobuf:"varint,2,opt,name=core,proto3" json:"core,omitempty"`
+	Port  string `protobuf:"bytes,3,opt,name=port,proto3" json:"port,omitempty"`
+	Queue int32  `protobuf:"varint,4,opt,name=queue,proto3" json:"queue,omitempty"`
+	// usage is the queue's share of its PMD's core over the last 5 s
+	// measurement interval, in percent; -1 before the first one.
+	Usage         float64 `protobuf:"fixed64,5,opt,name=usage,proto3" json:"usage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Rxq) Reset() {
 	*x = Rxq{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[55]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3802,7 +3895,7 @@ func (x *Rxq) String() string {
 func (*Rxq) ProtoMessage() {}
 
 func (x *Rxq) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[55]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3815,7 +3908,7 @@ func (x *Rxq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rxq.ProtoReflect.Descriptor instead.
 func (*Rxq) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{55}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Rxq) GetPmd() int32 {
@@ -3846,6 +3939,13 @@ func (x *Rxq) GetQueue() int32 {
 	return 0
 }
 
+func (x *Rxq) GetUsage() float64 {
+	if x != nil {
+		return x.Usage
+	}
+	return 0
+}
+
 type DumpDatapathFlowsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Bridge        string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
@@ -3855,7 +3955,7 @@ type DumpDatapathFlowsRequest struct {
 
 func (x *DumpDatapathFlowsRequest) Reset() {
 	*x = DumpDatapathFlowsRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[56]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3867,7 +3967,7 @@ func (x *DumpDatapathFlowsRequest) String() string {
 func (*DumpDatapathFlowsRequest) ProtoMessage() {}
 
 func (x *DumpDatapathFlowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[56]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3880,7 +3980,7 @@ func (x *DumpDatapathFlowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DumpDatapathFlowsRequest.ProtoReflect.Descriptor instead.
 func (*DumpDatapathFlowsRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{56}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DumpDatapathFlowsRequest) GetBridge() string {
@@ -3899,7 +3999,7 @@ type DumpDatapathFlowsResponse struct {
 
 func (x *DumpDatapathFlowsResponse) Reset() {
 	*x = DumpDatapathFlowsResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[57]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3911,7 +4011,7 @@ func (x *DumpDatapathFlowsResponse) String() string {
 func (*DumpDatapathFlowsResponse) ProtoMessage() {}
 
 func (x *DumpDatapathFlowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[57]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3924,7 +4024,7 @@ func (x *DumpDatapathFlowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DumpDatapathFlowsResponse.ProtoReflect.Descriptor instead.
 func (*DumpDatapathFlowsResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{57}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DumpDatapathFlowsResponse) GetFlows() []*DatapathFlow {
@@ -3957,7 +4057,7 @@ type DatapathFlow struct {
 
 func (x *DatapathFlow) Reset() {
 	*x = DatapathFlow{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[58]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3969,7 +4069,7 @@ func (x *DatapathFlow) String() string {
 func (*DatapathFlow) ProtoMessage() {}
 
 func (x *DatapathFlow) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[58]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3982,7 +4082,7 @@ func (x *DatapathFlow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatapathFlow.ProtoReflect.Descriptor instead.
 func (*DatapathFlow) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{58}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DatapathFlow) GetPmd() int32 {
@@ -4042,7 +4142,7 @@ type PmdStatsRequest struct {
 
 func (x *PmdStatsRequest) Reset() {
 	*x = PmdStatsRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[59]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4054,7 +4154,7 @@ func (x *PmdStatsRequest) String() string {
 func (*PmdStatsRequest) ProtoMessage() {}
 
 func (x *PmdStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[59]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4067,7 +4167,7 @@ func (x *PmdStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PmdStatsRequest.ProtoReflect.Descriptor instead.
 func (*PmdStatsRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{59}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{61}
 }
 
 type PmdStatsResponse struct {
@@ -4079,7 +4179,7 @@ type PmdStatsResponse struct {
 
 func (x *PmdStatsResponse) Reset() {
 	*x = PmdStatsResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[60]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4091,7 +4191,7 @@ func (x *PmdStatsResponse) String() string {
 func (*PmdStatsResponse) ProtoMessage() {}
 
 func (x *PmdStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[60]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4104,7 +4204,7 @@ func (x *PmdStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PmdStatsResponse.ProtoReflect.Descriptor instead.
 func (*PmdStatsResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{60}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *PmdStatsResponse) GetPmds() []*PmdStats {
@@ -4163,7 +4263,7 @@ type PmdStats struct {
 
 func (x *PmdStats) Reset() {
 	*x = PmdStats{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[61]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4175,7 +4275,7 @@ func (x *PmdStats) String() string {
 func (*PmdStats) ProtoMessage() {}
 
 func (x *PmdStats) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[61]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4188,7 +4288,7 @@ func (x *PmdStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PmdStats.ProtoReflect.Descriptor instead.
 func (*PmdStats) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{61}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *PmdStats) GetId() int32 {
@@ -4353,7 +4453,7 @@ type PmdStatsClearRequest struct {
 
 func (x *PmdStatsClearRequest) Reset() {
 	*x = PmdStatsClearRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[62]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4365,7 +4465,7 @@ func (x *PmdStatsClearRequest) String() string {
 func (*PmdStatsClearRequest) ProtoMessage() {}
 
 func (x *PmdStatsClearRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[62]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4378,7 +4478,7 @@ func (x *PmdStatsClearRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PmdStatsClearRequest.ProtoReflect.Descriptor instead.
 func (*PmdStatsClearRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{62}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{64}
 }
 
 type PmdStatsClearResponse struct {
@@ -4389,7 +4489,7 @@ type PmdStatsClearResponse struct {
 
 func (x *PmdStatsClearResponse) Reset() {
 	*x = PmdStatsClearResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[63]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4401,7 +4501,7 @@ func (x *PmdStatsClearResponse) String() string {
 func (*PmdStatsClearResponse) ProtoMessage() {}
 
 func (x *PmdStatsClearResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[63]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4414,7 +4514,7 @@ func (x *PmdStatsClearResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PmdStatsClearResponse.ProtoReflect.Descriptor instead.
 func (*PmdStatsClearResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{63}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{65}
 }
 
 type ControllerRequest struct {
@@ -4431,7 +4531,7 @@ type ControllerRequest struct {
 
 func (x *ControllerRequest) Reset() {
 	*x = ControllerRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[64]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4443,7 +4543,7 @@ func (x *ControllerRequest) String() string {
 func (*ControllerRequest) ProtoMessage() {}
 
 func (x *ControllerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[64]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4456,7 +4556,7 @@ func (x *ControllerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerRequest.ProtoReflect.Descriptor instead.
 func (*ControllerRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{64}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ControllerRequest) GetMsg() isControllerRequest_Msg {
@@ -4529,7 +4629,7 @@ type ControllerHello struct {
 
 func (x *ControllerHello) Reset() {
 	*x = ControllerHello{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[65]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4541,7 +4641,7 @@ func (x *ControllerHello) String() string {
 func (*ControllerHello) ProtoMessage() {}
 
 func (x *ControllerHello) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[65]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4554,7 +4654,7 @@ func (x *ControllerHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerHello.ProtoReflect.Descriptor instead.
 func (*ControllerHello) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{65}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ControllerHello) GetBridge() string {
@@ -4594,7 +4694,7 @@ type PacketOut struct {
 
 func (x *PacketOut) Reset() {
 	*x = PacketOut{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[66]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4606,7 +4706,7 @@ func (x *PacketOut) String() string {
 func (*PacketOut) ProtoMessage() {}
 
 func (x *PacketOut) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[66]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4619,7 +4719,7 @@ func (x *PacketOut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PacketOut.ProtoReflect.Descriptor instead.
 func (*PacketOut) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{66}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *PacketOut) GetXid() uint64 {
@@ -4667,7 +4767,7 @@ type Echo struct {
 
 func (x *Echo) Reset() {
 	*x = Echo{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[67]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4679,7 +4779,7 @@ func (x *Echo) String() string {
 func (*Echo) ProtoMessage() {}
 
 func (x *Echo) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[67]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4692,7 +4792,7 @@ func (x *Echo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Echo.ProtoReflect.Descriptor instead.
 func (*Echo) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{67}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *Echo) GetXid() uint64 {
@@ -4726,7 +4826,7 @@ type ControllerEvent struct {
 
 func (x *ControllerEvent) Reset() {
 	*x = ControllerEvent{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[68]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4738,7 +4838,7 @@ func (x *ControllerEvent) String() string {
 func (*ControllerEvent) ProtoMessage() {}
 
 func (x *ControllerEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[68]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4751,7 +4851,7 @@ func (x *ControllerEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerEvent.ProtoReflect.Descriptor instead.
 func (*ControllerEvent) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{68}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ControllerEvent) GetEvent() isControllerEvent_Event {
@@ -4866,7 +4966,7 @@ type ControllerReady struct {
 
 func (x *ControllerReady) Reset() {
 	*x = ControllerReady{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[69]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4878,7 +4978,7 @@ func (x *ControllerReady) String() string {
 func (*ControllerReady) ProtoMessage() {}
 
 func (x *ControllerReady) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[69]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4891,7 +4991,7 @@ func (x *ControllerReady) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerReady.ProtoReflect.Descriptor instead.
 func (*ControllerReady) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{69}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ControllerReady) GetBridge() string {
@@ -4935,7 +5035,7 @@ type PacketIn struct {
 
 func (x *PacketIn) Reset() {
 	*x = PacketIn{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[70]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4947,7 +5047,7 @@ func (x *PacketIn) String() string {
 func (*PacketIn) ProtoMessage() {}
 
 func (x *PacketIn) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[70]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4960,7 +5060,7 @@ func (x *PacketIn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PacketIn.ProtoReflect.Descriptor instead.
 func (*PacketIn) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{70}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *PacketIn) GetReason() PacketInReason {
@@ -5045,7 +5145,7 @@ type FlowRemoved struct {
 
 func (x *FlowRemoved) Reset() {
 	*x = FlowRemoved{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[71]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5057,7 +5157,7 @@ func (x *FlowRemoved) String() string {
 func (*FlowRemoved) ProtoMessage() {}
 
 func (x *FlowRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[71]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5070,7 +5170,7 @@ func (x *FlowRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowRemoved.ProtoReflect.Descriptor instead.
 func (*FlowRemoved) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{71}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *FlowRemoved) GetReason() FlowRemovedReason {
@@ -5158,7 +5258,7 @@ type PortStatus struct {
 
 func (x *PortStatus) Reset() {
 	*x = PortStatus{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[72]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5170,7 +5270,7 @@ func (x *PortStatus) String() string {
 func (*PortStatus) ProtoMessage() {}
 
 func (x *PortStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[72]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5183,7 +5283,7 @@ func (x *PortStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortStatus.ProtoReflect.Descriptor instead.
 func (*PortStatus) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{72}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PortStatus) GetReason() PortStatusReason {
@@ -5239,7 +5339,7 @@ type PacketOutResult struct {
 
 func (x *PacketOutResult) Reset() {
 	*x = PacketOutResult{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[73]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5251,7 +5351,7 @@ func (x *PacketOutResult) String() string {
 func (*PacketOutResult) ProtoMessage() {}
 
 func (x *PacketOutResult) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[73]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5264,7 +5364,7 @@ func (x *PacketOutResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PacketOutResult.ProtoReflect.Descriptor instead.
 func (*PacketOutResult) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{73}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *PacketOutResult) GetXid() uint64 {
@@ -5291,7 +5391,7 @@ type ControllerStatusRequest struct {
 
 func (x *ControllerStatusRequest) Reset() {
 	*x = ControllerStatusRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[74]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5303,7 +5403,7 @@ func (x *ControllerStatusRequest) String() string {
 func (*ControllerStatusRequest) ProtoMessage() {}
 
 func (x *ControllerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[74]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5316,7 +5416,7 @@ func (x *ControllerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerStatusRequest.ProtoReflect.Descriptor instead.
 func (*ControllerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{74}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ControllerStatusRequest) GetBridge() string {
@@ -5335,7 +5435,7 @@ type ControllerStatusResponse struct {
 
 func (x *ControllerStatusResponse) Reset() {
 	*x = ControllerStatusResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[75]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5347,7 +5447,7 @@ func (x *ControllerStatusResponse) String() string {
 func (*ControllerStatusResponse) ProtoMessage() {}
 
 func (x *ControllerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[75]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5360,7 +5460,7 @@ func (x *ControllerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerStatusResponse.ProtoReflect.Descriptor instead.
 func (*ControllerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{75}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ControllerStatusResponse) GetControllers() []*ControllerInfo {
@@ -5385,7 +5485,7 @@ type ControllerInfo struct {
 
 func (x *ControllerInfo) Reset() {
 	*x = ControllerInfo{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[76]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5397,7 +5497,7 @@ func (x *ControllerInfo) String() string {
 func (*ControllerInfo) ProtoMessage() {}
 
 func (x *ControllerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[76]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5410,7 +5510,7 @@ func (x *ControllerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerInfo.ProtoReflect.Descriptor instead.
 func (*ControllerInfo) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{76}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ControllerInfo) GetBridge() string {
@@ -5472,7 +5572,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[77]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5484,7 +5584,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[77]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5497,7 +5597,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{77}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *WatchRequest) GetBridge() string {
@@ -5523,7 +5623,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[78]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5535,7 +5635,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[78]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5548,7 +5648,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{78}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *WatchEvent) GetKind() WatchEventKind {
@@ -5613,7 +5713,7 @@ type FlowModRequest struct {
 
 func (x *FlowModRequest) Reset() {
 	*x = FlowModRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[79]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5625,7 +5725,7 @@ func (x *FlowModRequest) String() string {
 func (*FlowModRequest) ProtoMessage() {}
 
 func (x *FlowModRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[79]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5638,7 +5738,7 @@ func (x *FlowModRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowModRequest.ProtoReflect.Descriptor instead.
 func (*FlowModRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{79}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *FlowModRequest) GetBridge() string {
@@ -5670,7 +5770,7 @@ type FlowModResponse struct {
 
 func (x *FlowModResponse) Reset() {
 	*x = FlowModResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[80]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5682,7 +5782,7 @@ func (x *FlowModResponse) String() string {
 func (*FlowModResponse) ProtoMessage() {}
 
 func (x *FlowModResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[80]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5695,7 +5795,7 @@ func (x *FlowModResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowModResponse.ProtoReflect.Descriptor instead.
 func (*FlowModResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{80}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{82}
 }
 
 // FlowSpec is one OpenFlow rule: the same model as the ovs-ofctl flow
@@ -5727,7 +5827,7 @@ type FlowSpec struct {
 
 func (x *FlowSpec) Reset() {
 	*x = FlowSpec{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[81]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5739,7 +5839,7 @@ func (x *FlowSpec) String() string {
 func (*FlowSpec) ProtoMessage() {}
 
 func (x *FlowSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[81]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5752,7 +5852,7 @@ func (x *FlowSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowSpec.ProtoReflect.Descriptor instead.
 func (*FlowSpec) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{81}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *FlowSpec) GetTable() uint32 {
@@ -5892,7 +5992,7 @@ type FlowMatch struct {
 
 func (x *FlowMatch) Reset() {
 	*x = FlowMatch{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[82]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5904,7 +6004,7 @@ func (x *FlowMatch) String() string {
 func (*FlowMatch) ProtoMessage() {}
 
 func (x *FlowMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[82]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5917,7 +6017,7 @@ func (x *FlowMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowMatch.ProtoReflect.Descriptor instead.
 func (*FlowMatch) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{82}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *FlowMatch) GetInPort() uint32 {
@@ -6192,7 +6292,7 @@ type RegMatch struct {
 
 func (x *RegMatch) Reset() {
 	*x = RegMatch{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[83]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6204,7 +6304,7 @@ func (x *RegMatch) String() string {
 func (*RegMatch) ProtoMessage() {}
 
 func (x *RegMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[83]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6217,7 +6317,7 @@ func (x *RegMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegMatch.ProtoReflect.Descriptor instead.
 func (*RegMatch) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{83}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *RegMatch) GetIndex() uint32 {
@@ -6284,7 +6384,7 @@ type FlowAction struct {
 
 func (x *FlowAction) Reset() {
 	*x = FlowAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[84]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6296,7 +6396,7 @@ func (x *FlowAction) String() string {
 func (*FlowAction) ProtoMessage() {}
 
 func (x *FlowAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[84]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6309,7 +6409,7 @@ func (x *FlowAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowAction.ProtoReflect.Descriptor instead.
 func (*FlowAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{84}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *FlowAction) GetAction() isFlowAction_Action {
@@ -6802,7 +6902,7 @@ type NoArgs struct {
 
 func (x *NoArgs) Reset() {
 	*x = NoArgs{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[85]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6814,7 +6914,7 @@ func (x *NoArgs) String() string {
 func (*NoArgs) ProtoMessage() {}
 
 func (x *NoArgs) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[85]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6827,7 +6927,7 @@ func (x *NoArgs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoArgs.ProtoReflect.Descriptor instead.
 func (*NoArgs) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{85}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{87}
 }
 
 type OutputAction struct {
@@ -6841,7 +6941,7 @@ type OutputAction struct {
 
 func (x *OutputAction) Reset() {
 	*x = OutputAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[86]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6853,7 +6953,7 @@ func (x *OutputAction) String() string {
 func (*OutputAction) ProtoMessage() {}
 
 func (x *OutputAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[86]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6866,7 +6966,7 @@ func (x *OutputAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputAction.ProtoReflect.Descriptor instead.
 func (*OutputAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{86}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *OutputAction) GetPort() uint32 {
@@ -6890,7 +6990,7 @@ type ControllerAction struct {
 
 func (x *ControllerAction) Reset() {
 	*x = ControllerAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[87]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6902,7 +7002,7 @@ func (x *ControllerAction) String() string {
 func (*ControllerAction) ProtoMessage() {}
 
 func (x *ControllerAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[87]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6915,7 +7015,7 @@ func (x *ControllerAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControllerAction.ProtoReflect.Descriptor instead.
 func (*ControllerAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{87}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ControllerAction) GetMaxLen() uint32 {
@@ -6948,7 +7048,7 @@ type VlanVidAction struct {
 
 func (x *VlanVidAction) Reset() {
 	*x = VlanVidAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[88]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6960,7 +7060,7 @@ func (x *VlanVidAction) String() string {
 func (*VlanVidAction) ProtoMessage() {}
 
 func (x *VlanVidAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[88]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6973,7 +7073,7 @@ func (x *VlanVidAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VlanVidAction.ProtoReflect.Descriptor instead.
 func (*VlanVidAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{88}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *VlanVidAction) GetVid() uint32 {
@@ -6992,7 +7092,7 @@ type VlanPcpAction struct {
 
 func (x *VlanPcpAction) Reset() {
 	*x = VlanPcpAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[89]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7004,7 +7104,7 @@ func (x *VlanPcpAction) String() string {
 func (*VlanPcpAction) ProtoMessage() {}
 
 func (x *VlanPcpAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[89]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7017,7 +7117,7 @@ func (x *VlanPcpAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VlanPcpAction.ProtoReflect.Descriptor instead.
 func (*VlanPcpAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{89}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *VlanPcpAction) GetPcp() uint32 {
@@ -7037,7 +7137,7 @@ type PushVlanAction struct {
 
 func (x *PushVlanAction) Reset() {
 	*x = PushVlanAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[90]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7049,7 +7149,7 @@ func (x *PushVlanAction) String() string {
 func (*PushVlanAction) ProtoMessage() {}
 
 func (x *PushVlanAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[90]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7062,7 +7162,7 @@ func (x *PushVlanAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushVlanAction.ProtoReflect.Descriptor instead.
 func (*PushVlanAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{90}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *PushVlanAction) GetEthertype() uint32 {
@@ -7081,7 +7181,7 @@ type MacAction struct {
 
 func (x *MacAction) Reset() {
 	*x = MacAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[91]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7093,7 +7193,7 @@ func (x *MacAction) String() string {
 func (*MacAction) ProtoMessage() {}
 
 func (x *MacAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[91]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7106,7 +7206,7 @@ func (x *MacAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MacAction.ProtoReflect.Descriptor instead.
 func (*MacAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{91}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *MacAction) GetMac() string {
@@ -7125,7 +7225,7 @@ type Ipv4Action struct {
 
 func (x *Ipv4Action) Reset() {
 	*x = Ipv4Action{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[92]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7137,7 +7237,7 @@ func (x *Ipv4Action) String() string {
 func (*Ipv4Action) ProtoMessage() {}
 
 func (x *Ipv4Action) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[92]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7150,7 +7250,7 @@ func (x *Ipv4Action) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ipv4Action.ProtoReflect.Descriptor instead.
 func (*Ipv4Action) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{92}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *Ipv4Action) GetAddr() string {
@@ -7169,7 +7269,7 @@ type ValueAction struct {
 
 func (x *ValueAction) Reset() {
 	*x = ValueAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[93]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7181,7 +7281,7 @@ func (x *ValueAction) String() string {
 func (*ValueAction) ProtoMessage() {}
 
 func (x *ValueAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[93]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7194,7 +7294,7 @@ func (x *ValueAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueAction.ProtoReflect.Descriptor instead.
 func (*ValueAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{93}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *ValueAction) GetValue() uint64 {
@@ -7213,7 +7313,7 @@ type TableAction struct {
 
 func (x *TableAction) Reset() {
 	*x = TableAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[94]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7225,7 +7325,7 @@ func (x *TableAction) String() string {
 func (*TableAction) ProtoMessage() {}
 
 func (x *TableAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[94]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7238,7 +7338,7 @@ func (x *TableAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableAction.ProtoReflect.Descriptor instead.
 func (*TableAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{94}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *TableAction) GetTable() uint32 {
@@ -7260,7 +7360,7 @@ type ResubmitAction struct {
 
 func (x *ResubmitAction) Reset() {
 	*x = ResubmitAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[95]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7272,7 +7372,7 @@ func (x *ResubmitAction) String() string {
 func (*ResubmitAction) ProtoMessage() {}
 
 func (x *ResubmitAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[95]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7285,7 +7385,7 @@ func (x *ResubmitAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResubmitAction.ProtoReflect.Descriptor instead.
 func (*ResubmitAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{95}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *ResubmitAction) GetPort() uint32 {
@@ -7317,7 +7417,7 @@ type SetFieldAction struct {
 
 func (x *SetFieldAction) Reset() {
 	*x = SetFieldAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[96]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7329,7 +7429,7 @@ func (x *SetFieldAction) String() string {
 func (*SetFieldAction) ProtoMessage() {}
 
 func (x *SetFieldAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[96]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7342,7 +7442,7 @@ func (x *SetFieldAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFieldAction.ProtoReflect.Descriptor instead.
 func (*SetFieldAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{96}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *SetFieldAction) GetField() OfField {
@@ -7381,7 +7481,7 @@ type LoadAction struct {
 
 func (x *LoadAction) Reset() {
 	*x = LoadAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[97]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7393,7 +7493,7 @@ func (x *LoadAction) String() string {
 func (*LoadAction) ProtoMessage() {}
 
 func (x *LoadAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[97]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7406,7 +7506,7 @@ func (x *LoadAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadAction.ProtoReflect.Descriptor instead.
 func (*LoadAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{97}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *LoadAction) GetField() OfField {
@@ -7451,7 +7551,7 @@ type MoveAction struct {
 
 func (x *MoveAction) Reset() {
 	*x = MoveAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[98]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7463,7 +7563,7 @@ func (x *MoveAction) String() string {
 func (*MoveAction) ProtoMessage() {}
 
 func (x *MoveAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[98]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7476,7 +7576,7 @@ func (x *MoveAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveAction.ProtoReflect.Descriptor instead.
 func (*MoveAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{98}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *MoveAction) GetSrc() OfField {
@@ -7525,7 +7625,7 @@ type WriteMetadataAction struct {
 
 func (x *WriteMetadataAction) Reset() {
 	*x = WriteMetadataAction{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[99]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7537,7 +7637,7 @@ func (x *WriteMetadataAction) String() string {
 func (*WriteMetadataAction) ProtoMessage() {}
 
 func (x *WriteMetadataAction) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[99]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7550,7 +7650,7 @@ func (x *WriteMetadataAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteMetadataAction.ProtoReflect.Descriptor instead.
 func (*WriteMetadataAction) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{99}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *WriteMetadataAction) GetValue() uint64 {
@@ -7580,7 +7680,7 @@ type DumpFlowSpecsRequest struct {
 
 func (x *DumpFlowSpecsRequest) Reset() {
 	*x = DumpFlowSpecsRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[100]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7592,7 +7692,7 @@ func (x *DumpFlowSpecsRequest) String() string {
 func (*DumpFlowSpecsRequest) ProtoMessage() {}
 
 func (x *DumpFlowSpecsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[100]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7605,7 +7705,7 @@ func (x *DumpFlowSpecsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DumpFlowSpecsRequest.ProtoReflect.Descriptor instead.
 func (*DumpFlowSpecsRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{100}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *DumpFlowSpecsRequest) GetBridge() string {
@@ -7638,7 +7738,7 @@ type FlowSpecStats struct {
 
 func (x *FlowSpecStats) Reset() {
 	*x = FlowSpecStats{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[101]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7650,7 +7750,7 @@ func (x *FlowSpecStats) String() string {
 func (*FlowSpecStats) ProtoMessage() {}
 
 func (x *FlowSpecStats) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[101]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7663,7 +7763,7 @@ func (x *FlowSpecStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowSpecStats.ProtoReflect.Descriptor instead.
 func (*FlowSpecStats) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{101}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *FlowSpecStats) GetSpec() *FlowSpec {
@@ -7710,7 +7810,7 @@ type DumpFlowSpecsResponse struct {
 
 func (x *DumpFlowSpecsResponse) Reset() {
 	*x = DumpFlowSpecsResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[102]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7722,7 +7822,7 @@ func (x *DumpFlowSpecsResponse) String() string {
 func (*DumpFlowSpecsResponse) ProtoMessage() {}
 
 func (x *DumpFlowSpecsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[102]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7735,7 +7835,7 @@ func (x *DumpFlowSpecsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DumpFlowSpecsResponse.ProtoReflect.Descriptor instead.
 func (*DumpFlowSpecsResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{102}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *DumpFlowSpecsResponse) GetFlows() []*FlowSpecStats {
@@ -7760,7 +7860,7 @@ type GlobalConfig struct {
 
 func (x *GlobalConfig) Reset() {
 	*x = GlobalConfig{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[103]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7772,7 +7872,7 @@ func (x *GlobalConfig) String() string {
 func (*GlobalConfig) ProtoMessage() {}
 
 func (x *GlobalConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[103]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7785,7 +7885,7 @@ func (x *GlobalConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalConfig.ProtoReflect.Descriptor instead.
 func (*GlobalConfig) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{103}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *GlobalConfig) GetPmdCores() string {
@@ -7815,7 +7915,7 @@ type BridgeConfig struct {
 
 func (x *BridgeConfig) Reset() {
 	*x = BridgeConfig{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[104]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7827,7 +7927,7 @@ func (x *BridgeConfig) String() string {
 func (*BridgeConfig) ProtoMessage() {}
 
 func (x *BridgeConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[104]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7840,7 +7940,7 @@ func (x *BridgeConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BridgeConfig.ProtoReflect.Descriptor instead.
 func (*BridgeConfig) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{104}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *BridgeConfig) GetMacAgingTime() uint32 {
@@ -7867,7 +7967,7 @@ type GetConfigRequest struct {
 
 func (x *GetConfigRequest) Reset() {
 	*x = GetConfigRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[105]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7879,7 +7979,7 @@ func (x *GetConfigRequest) String() string {
 func (*GetConfigRequest) ProtoMessage() {}
 
 func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[105]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7892,7 +7992,7 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{105}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *GetConfigRequest) GetBridge() string {
@@ -7913,7 +8013,7 @@ type GetConfigResponse struct {
 
 func (x *GetConfigResponse) Reset() {
 	*x = GetConfigResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[106]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7925,7 +8025,7 @@ func (x *GetConfigResponse) String() string {
 func (*GetConfigResponse) ProtoMessage() {}
 
 func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[106]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7938,7 +8038,7 @@ func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{106}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *GetConfigResponse) GetGlobal() *GlobalConfig {
@@ -7968,7 +8068,7 @@ type SetConfigRequest struct {
 
 func (x *SetConfigRequest) Reset() {
 	*x = SetConfigRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[107]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7980,7 +8080,7 @@ func (x *SetConfigRequest) String() string {
 func (*SetConfigRequest) ProtoMessage() {}
 
 func (x *SetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[107]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7993,7 +8093,7 @@ func (x *SetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConfigRequest.ProtoReflect.Descriptor instead.
 func (*SetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{107}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *SetConfigRequest) GetGlobal() *GlobalConfig {
@@ -8025,7 +8125,7 @@ type SetConfigResponse struct {
 
 func (x *SetConfigResponse) Reset() {
 	*x = SetConfigResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[108]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8037,7 +8137,7 @@ func (x *SetConfigResponse) String() string {
 func (*SetConfigResponse) ProtoMessage() {}
 
 func (x *SetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[108]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8050,7 +8150,7 @@ func (x *SetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConfigResponse.ProtoReflect.Descriptor instead.
 func (*SetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{108}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{110}
 }
 
 type ModPortRequest struct {
@@ -8065,7 +8165,7 @@ type ModPortRequest struct {
 
 func (x *ModPortRequest) Reset() {
 	*x = ModPortRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[109]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8077,7 +8177,7 @@ func (x *ModPortRequest) String() string {
 func (*ModPortRequest) ProtoMessage() {}
 
 func (x *ModPortRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[109]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8090,7 +8190,7 @@ func (x *ModPortRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModPortRequest.ProtoReflect.Descriptor instead.
 func (*ModPortRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{109}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *ModPortRequest) GetBridge() string {
@@ -8122,7 +8222,7 @@ type ModPortResponse struct {
 
 func (x *ModPortResponse) Reset() {
 	*x = ModPortResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[110]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8134,7 +8234,7 @@ func (x *ModPortResponse) String() string {
 func (*ModPortResponse) ProtoMessage() {}
 
 func (x *ModPortResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[110]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8147,7 +8247,7 @@ func (x *ModPortResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModPortResponse.ProtoReflect.Descriptor instead.
 func (*ModPortResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{110}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{112}
 }
 
 type SetControllerRequest struct {
@@ -8162,7 +8262,7 @@ type SetControllerRequest struct {
 
 func (x *SetControllerRequest) Reset() {
 	*x = SetControllerRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[111]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8174,7 +8274,7 @@ func (x *SetControllerRequest) String() string {
 func (*SetControllerRequest) ProtoMessage() {}
 
 func (x *SetControllerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[111]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8187,7 +8287,7 @@ func (x *SetControllerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetControllerRequest.ProtoReflect.Descriptor instead.
 func (*SetControllerRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{111}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *SetControllerRequest) GetBridge() string {
@@ -8212,7 +8312,7 @@ type SetControllerResponse struct {
 
 func (x *SetControllerResponse) Reset() {
 	*x = SetControllerResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[112]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8224,7 +8324,7 @@ func (x *SetControllerResponse) String() string {
 func (*SetControllerResponse) ProtoMessage() {}
 
 func (x *SetControllerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[112]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8237,7 +8337,7 @@ func (x *SetControllerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetControllerResponse.ProtoReflect.Descriptor instead.
 func (*SetControllerResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{112}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{114}
 }
 
 type GetControllerRequest struct {
@@ -8249,7 +8349,7 @@ type GetControllerRequest struct {
 
 func (x *GetControllerRequest) Reset() {
 	*x = GetControllerRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[113]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8261,7 +8361,7 @@ func (x *GetControllerRequest) String() string {
 func (*GetControllerRequest) ProtoMessage() {}
 
 func (x *GetControllerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[113]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8274,7 +8374,7 @@ func (x *GetControllerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetControllerRequest.ProtoReflect.Descriptor instead.
 func (*GetControllerRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{113}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *GetControllerRequest) GetBridge() string {
@@ -8293,7 +8393,7 @@ type GetControllerResponse struct {
 
 func (x *GetControllerResponse) Reset() {
 	*x = GetControllerResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[114]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8305,7 +8405,7 @@ func (x *GetControllerResponse) String() string {
 func (*GetControllerResponse) ProtoMessage() {}
 
 func (x *GetControllerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[114]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8318,7 +8418,7 @@ func (x *GetControllerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetControllerResponse.ProtoReflect.Descriptor instead.
 func (*GetControllerResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{114}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *GetControllerResponse) GetTargets() []string {
@@ -8336,7 +8436,7 @@ type TunnelShowRequest struct {
 
 func (x *TunnelShowRequest) Reset() {
 	*x = TunnelShowRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[115]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8348,7 +8448,7 @@ func (x *TunnelShowRequest) String() string {
 func (*TunnelShowRequest) ProtoMessage() {}
 
 func (x *TunnelShowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[115]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8361,7 +8461,7 @@ func (x *TunnelShowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TunnelShowRequest.ProtoReflect.Descriptor instead.
 func (*TunnelShowRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{115}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{117}
 }
 
 type TunnelShowResponse struct {
@@ -8375,7 +8475,7 @@ type TunnelShowResponse struct {
 
 func (x *TunnelShowResponse) Reset() {
 	*x = TunnelShowResponse{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[116]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8387,7 +8487,7 @@ func (x *TunnelShowResponse) String() string {
 func (*TunnelShowResponse) ProtoMessage() {}
 
 func (x *TunnelShowResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[116]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8400,7 +8500,7 @@ func (x *TunnelShowResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TunnelShowResponse.ProtoReflect.Descriptor instead.
 func (*TunnelShowResponse) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{116}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *TunnelShowResponse) GetRoutes() []*TunnelRoute {
@@ -8438,7 +8538,7 @@ type TunnelRoute struct {
 
 func (x *TunnelRoute) Reset() {
 	*x = TunnelRoute{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[117]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8450,7 +8550,7 @@ func (x *TunnelRoute) String() string {
 func (*TunnelRoute) ProtoMessage() {}
 
 func (x *TunnelRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[117]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8463,7 +8563,7 @@ func (x *TunnelRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TunnelRoute.ProtoReflect.Descriptor instead.
 func (*TunnelRoute) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{117}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *TunnelRoute) GetPrefix() string {
@@ -8522,7 +8622,7 @@ type TunnelNeighbour struct {
 
 func (x *TunnelNeighbour) Reset() {
 	*x = TunnelNeighbour{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[118]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8534,7 +8634,7 @@ func (x *TunnelNeighbour) String() string {
 func (*TunnelNeighbour) ProtoMessage() {}
 
 func (x *TunnelNeighbour) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[118]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8547,7 +8647,7 @@ func (x *TunnelNeighbour) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TunnelNeighbour.ProtoReflect.Descriptor instead.
 func (*TunnelNeighbour) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{118}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *TunnelNeighbour) GetIp() string {
@@ -8601,7 +8701,7 @@ type TunnelPort struct {
 
 func (x *TunnelPort) Reset() {
 	*x = TunnelPort{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[119]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8613,7 +8713,7 @@ func (x *TunnelPort) String() string {
 func (*TunnelPort) ProtoMessage() {}
 
 func (x *TunnelPort) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[119]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8626,7 +8726,7 @@ func (x *TunnelPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TunnelPort.ProtoReflect.Descriptor instead.
 func (*TunnelPort) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{119}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *TunnelPort) GetBridge() string {
@@ -8694,7 +8794,7 @@ type CaptureRequest struct {
 
 func (x *CaptureRequest) Reset() {
 	*x = CaptureRequest{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[120]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8706,7 +8806,7 @@ func (x *CaptureRequest) String() string {
 func (*CaptureRequest) ProtoMessage() {}
 
 func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[120]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8719,7 +8819,7 @@ func (x *CaptureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureRequest.ProtoReflect.Descriptor instead.
 func (*CaptureRequest) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{120}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{122}
 }
 
 func (x *CaptureRequest) GetPort() string {
@@ -8771,7 +8871,7 @@ type CapturedFrame struct {
 
 func (x *CapturedFrame) Reset() {
 	*x = CapturedFrame{}
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[121]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8783,7 +8883,7 @@ func (x *CapturedFrame) String() string {
 func (*CapturedFrame) ProtoMessage() {}
 
 func (x *CapturedFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_vswitch_v1_vswitch_proto_msgTypes[121]
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8796,7 +8896,7 @@ func (x *CapturedFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapturedFrame.ProtoReflect.Descriptor instead.
 func (*CapturedFrame) Descriptor() ([]byte, []int) {
-	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{121}
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *CapturedFrame) GetUnixNanos() int64 {
@@ -9036,14 +9136,19 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x04rule\x18\x04 \x01(\tR\x04rule\x12\x18\n" +
 	"\aactions\x18\x05 \x01(\tR\aactions\x12\x12\n" +
 	"\x04note\x18\x06 \x01(\tR\x04note\"\x10\n" +
-	"\x0ePmdRxqsRequest\"6\n" +
+	"\x0ePmdRxqsRequest\"N\n" +
 	"\x0fPmdRxqsResponse\x12#\n" +
-	"\x04rxqs\x18\x01 \x03(\v2\x0f.vswitch.v1.RxqR\x04rxqs\"U\n" +
+	"\x04rxqs\x18\x01 \x03(\v2\x0f.vswitch.v1.RxqR\x04rxqs\x12\x16\n" +
+	"\x06assign\x18\x02 \x01(\tR\x06assign\"\x18\n" +
+	"\x16PmdRxqRebalanceRequest\">\n" +
+	"\x17PmdRxqRebalanceResponse\x12#\n" +
+	"\x04rxqs\x18\x01 \x03(\v2\x0f.vswitch.v1.RxqR\x04rxqs\"k\n" +
 	"\x03Rxq\x12\x10\n" +
 	"\x03pmd\x18\x01 \x01(\x05R\x03pmd\x12\x12\n" +
 	"\x04core\x18\x02 \x01(\x05R\x04core\x12\x12\n" +
 	"\x04port\x18\x03 \x01(\tR\x04port\x12\x14\n" +
-	"\x05queue\x18\x04 \x01(\x05R\x05queue\"2\n" +
+	"\x05queue\x18\x04 \x01(\x05R\x05queue\x12\x14\n" +
+	"\x05usage\x18\x05 \x01(\x01R\x05usage\"2\n" +
 	"\x18DumpDatapathFlowsRequest\x12\x16\n" +
 	"\x06bridge\x18\x01 \x01(\tR\x06bridge\"K\n" +
 	"\x19DumpDatapathFlowsResponse\x12.\n" +
@@ -9593,7 +9698,7 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x1dCAPTURE_DIRECTION_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16CAPTURE_DIRECTION_BOTH\x10\x01\x12\x18\n" +
 	"\x14CAPTURE_DIRECTION_RX\x10\x02\x12\x18\n" +
-	"\x14CAPTURE_DIRECTION_TX\x10\x032\x85\x16\n" +
+	"\x14CAPTURE_DIRECTION_TX\x10\x032\xe1\x16\n" +
 	"\aVswitch\x12H\n" +
 	"\tAddBridge\x12\x1c.vswitch.v1.AddBridgeRequest\x1a\x1d.vswitch.v1.AddBridgeResponse\x12H\n" +
 	"\tDelBridge\x12\x1c.vswitch.v1.DelBridgeRequest\x1a\x1d.vswitch.v1.DelBridgeResponse\x12N\n" +
@@ -9621,7 +9726,8 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"DumpTables\x12\x1d.vswitch.v1.DumpTablesRequest\x1a\x1e.vswitch.v1.DumpTablesResponse\x12T\n" +
 	"\rDumpAggregate\x12 .vswitch.v1.DumpAggregateRequest\x1a!.vswitch.v1.DumpAggregateResponse\x12<\n" +
 	"\x05Trace\x12\x18.vswitch.v1.TraceRequest\x1a\x19.vswitch.v1.TraceResponse\x12B\n" +
-	"\aPmdRxqs\x12\x1a.vswitch.v1.PmdRxqsRequest\x1a\x1b.vswitch.v1.PmdRxqsResponse\x12`\n" +
+	"\aPmdRxqs\x12\x1a.vswitch.v1.PmdRxqsRequest\x1a\x1b.vswitch.v1.PmdRxqsResponse\x12Z\n" +
+	"\x0fPmdRxqRebalance\x12\".vswitch.v1.PmdRxqRebalanceRequest\x1a#.vswitch.v1.PmdRxqRebalanceResponse\x12`\n" +
 	"\x11DumpDatapathFlows\x12$.vswitch.v1.DumpDatapathFlowsRequest\x1a%.vswitch.v1.DumpDatapathFlowsResponse\x12E\n" +
 	"\bPmdStats\x12\x1b.vswitch.v1.PmdStatsRequest\x1a\x1c.vswitch.v1.PmdStatsResponse\x12T\n" +
 	"\rPmdStatsClear\x12 .vswitch.v1.PmdStatsClearRequest\x1a!.vswitch.v1.PmdStatsClearResponse\x12L\n" +
@@ -9650,7 +9756,7 @@ func file_vswitch_v1_vswitch_proto_rawDescGZIP() []byte {
 }
 
 var file_vswitch_v1_vswitch_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 127)
+var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 129)
 var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(PacketInReason)(0),               // 0: vswitch.v1.PacketInReason
 	(FlowRemovedReason)(0),            // 1: vswitch.v1.FlowRemovedReason
@@ -9717,258 +9823,263 @@ var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(*TraceStep)(nil),                 // 62: vswitch.v1.TraceStep
 	(*PmdRxqsRequest)(nil),            // 63: vswitch.v1.PmdRxqsRequest
 	(*PmdRxqsResponse)(nil),           // 64: vswitch.v1.PmdRxqsResponse
-	(*Rxq)(nil),                       // 65: vswitch.v1.Rxq
-	(*DumpDatapathFlowsRequest)(nil),  // 66: vswitch.v1.DumpDatapathFlowsRequest
-	(*DumpDatapathFlowsResponse)(nil), // 67: vswitch.v1.DumpDatapathFlowsResponse
-	(*DatapathFlow)(nil),              // 68: vswitch.v1.DatapathFlow
-	(*PmdStatsRequest)(nil),           // 69: vswitch.v1.PmdStatsRequest
-	(*PmdStatsResponse)(nil),          // 70: vswitch.v1.PmdStatsResponse
-	(*PmdStats)(nil),                  // 71: vswitch.v1.PmdStats
-	(*PmdStatsClearRequest)(nil),      // 72: vswitch.v1.PmdStatsClearRequest
-	(*PmdStatsClearResponse)(nil),     // 73: vswitch.v1.PmdStatsClearResponse
-	(*ControllerRequest)(nil),         // 74: vswitch.v1.ControllerRequest
-	(*ControllerHello)(nil),           // 75: vswitch.v1.ControllerHello
-	(*PacketOut)(nil),                 // 76: vswitch.v1.PacketOut
-	(*Echo)(nil),                      // 77: vswitch.v1.Echo
-	(*ControllerEvent)(nil),           // 78: vswitch.v1.ControllerEvent
-	(*ControllerReady)(nil),           // 79: vswitch.v1.ControllerReady
-	(*PacketIn)(nil),                  // 80: vswitch.v1.PacketIn
-	(*FlowRemoved)(nil),               // 81: vswitch.v1.FlowRemoved
-	(*PortStatus)(nil),                // 82: vswitch.v1.PortStatus
-	(*PacketOutResult)(nil),           // 83: vswitch.v1.PacketOutResult
-	(*ControllerStatusRequest)(nil),   // 84: vswitch.v1.ControllerStatusRequest
-	(*ControllerStatusResponse)(nil),  // 85: vswitch.v1.ControllerStatusResponse
-	(*ControllerInfo)(nil),            // 86: vswitch.v1.ControllerInfo
-	(*WatchRequest)(nil),              // 87: vswitch.v1.WatchRequest
-	(*WatchEvent)(nil),                // 88: vswitch.v1.WatchEvent
-	(*FlowModRequest)(nil),            // 89: vswitch.v1.FlowModRequest
-	(*FlowModResponse)(nil),           // 90: vswitch.v1.FlowModResponse
-	(*FlowSpec)(nil),                  // 91: vswitch.v1.FlowSpec
-	(*FlowMatch)(nil),                 // 92: vswitch.v1.FlowMatch
-	(*RegMatch)(nil),                  // 93: vswitch.v1.RegMatch
-	(*FlowAction)(nil),                // 94: vswitch.v1.FlowAction
-	(*NoArgs)(nil),                    // 95: vswitch.v1.NoArgs
-	(*OutputAction)(nil),              // 96: vswitch.v1.OutputAction
-	(*ControllerAction)(nil),          // 97: vswitch.v1.ControllerAction
-	(*VlanVidAction)(nil),             // 98: vswitch.v1.VlanVidAction
-	(*VlanPcpAction)(nil),             // 99: vswitch.v1.VlanPcpAction
-	(*PushVlanAction)(nil),            // 100: vswitch.v1.PushVlanAction
-	(*MacAction)(nil),                 // 101: vswitch.v1.MacAction
-	(*Ipv4Action)(nil),                // 102: vswitch.v1.Ipv4Action
-	(*ValueAction)(nil),               // 103: vswitch.v1.ValueAction
-	(*TableAction)(nil),               // 104: vswitch.v1.TableAction
-	(*ResubmitAction)(nil),            // 105: vswitch.v1.ResubmitAction
-	(*SetFieldAction)(nil),            // 106: vswitch.v1.SetFieldAction
-	(*LoadAction)(nil),                // 107: vswitch.v1.LoadAction
-	(*MoveAction)(nil),                // 108: vswitch.v1.MoveAction
-	(*WriteMetadataAction)(nil),       // 109: vswitch.v1.WriteMetadataAction
-	(*DumpFlowSpecsRequest)(nil),      // 110: vswitch.v1.DumpFlowSpecsRequest
-	(*FlowSpecStats)(nil),             // 111: vswitch.v1.FlowSpecStats
-	(*DumpFlowSpecsResponse)(nil),     // 112: vswitch.v1.DumpFlowSpecsResponse
-	(*GlobalConfig)(nil),              // 113: vswitch.v1.GlobalConfig
-	(*BridgeConfig)(nil),              // 114: vswitch.v1.BridgeConfig
-	(*GetConfigRequest)(nil),          // 115: vswitch.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),         // 116: vswitch.v1.GetConfigResponse
-	(*SetConfigRequest)(nil),          // 117: vswitch.v1.SetConfigRequest
-	(*SetConfigResponse)(nil),         // 118: vswitch.v1.SetConfigResponse
-	(*ModPortRequest)(nil),            // 119: vswitch.v1.ModPortRequest
-	(*ModPortResponse)(nil),           // 120: vswitch.v1.ModPortResponse
-	(*SetControllerRequest)(nil),      // 121: vswitch.v1.SetControllerRequest
-	(*SetControllerResponse)(nil),     // 122: vswitch.v1.SetControllerResponse
-	(*GetControllerRequest)(nil),      // 123: vswitch.v1.GetControllerRequest
-	(*GetControllerResponse)(nil),     // 124: vswitch.v1.GetControllerResponse
-	(*TunnelShowRequest)(nil),         // 125: vswitch.v1.TunnelShowRequest
-	(*TunnelShowResponse)(nil),        // 126: vswitch.v1.TunnelShowResponse
-	(*TunnelRoute)(nil),               // 127: vswitch.v1.TunnelRoute
-	(*TunnelNeighbour)(nil),           // 128: vswitch.v1.TunnelNeighbour
-	(*TunnelPort)(nil),                // 129: vswitch.v1.TunnelPort
-	(*CaptureRequest)(nil),            // 130: vswitch.v1.CaptureRequest
-	(*CapturedFrame)(nil),             // 131: vswitch.v1.CapturedFrame
-	nil,                               // 132: vswitch.v1.PortSpec.OptionsEntry
-	nil,                               // 133: vswitch.v1.PortSpec.ExternalIdsEntry
-	nil,                               // 134: vswitch.v1.Port.OptionsEntry
-	nil,                               // 135: vswitch.v1.Port.StatusEntry
-	nil,                               // 136: vswitch.v1.PmdStats.TunnelDropsEntry
-	(*durationpb.Duration)(nil),       // 137: google.protobuf.Duration
+	(*PmdRxqRebalanceRequest)(nil),    // 65: vswitch.v1.PmdRxqRebalanceRequest
+	(*PmdRxqRebalanceResponse)(nil),   // 66: vswitch.v1.PmdRxqRebalanceResponse
+	(*Rxq)(nil),                       // 67: vswitch.v1.Rxq
+	(*DumpDatapathFlowsRequest)(nil),  // 68: vswitch.v1.DumpDatapathFlowsRequest
+	(*DumpDatapathFlowsResponse)(nil), // 69: vswitch.v1.DumpDatapathFlowsResponse
+	(*DatapathFlow)(nil),              // 70: vswitch.v1.DatapathFlow
+	(*PmdStatsRequest)(nil),           // 71: vswitch.v1.PmdStatsRequest
+	(*PmdStatsResponse)(nil),          // 72: vswitch.v1.PmdStatsResponse
+	(*PmdStats)(nil),                  // 73: vswitch.v1.PmdStats
+	(*PmdStatsClearRequest)(nil),      // 74: vswitch.v1.PmdStatsClearRequest
+	(*PmdStatsClearResponse)(nil),     // 75: vswitch.v1.PmdStatsClearResponse
+	(*ControllerRequest)(nil),         // 76: vswitch.v1.ControllerRequest
+	(*ControllerHello)(nil),           // 77: vswitch.v1.ControllerHello
+	(*PacketOut)(nil),                 // 78: vswitch.v1.PacketOut
+	(*Echo)(nil),                      // 79: vswitch.v1.Echo
+	(*ControllerEvent)(nil),           // 80: vswitch.v1.ControllerEvent
+	(*ControllerReady)(nil),           // 81: vswitch.v1.ControllerReady
+	(*PacketIn)(nil),                  // 82: vswitch.v1.PacketIn
+	(*FlowRemoved)(nil),               // 83: vswitch.v1.FlowRemoved
+	(*PortStatus)(nil),                // 84: vswitch.v1.PortStatus
+	(*PacketOutResult)(nil),           // 85: vswitch.v1.PacketOutResult
+	(*ControllerStatusRequest)(nil),   // 86: vswitch.v1.ControllerStatusRequest
+	(*ControllerStatusResponse)(nil),  // 87: vswitch.v1.ControllerStatusResponse
+	(*ControllerInfo)(nil),            // 88: vswitch.v1.ControllerInfo
+	(*WatchRequest)(nil),              // 89: vswitch.v1.WatchRequest
+	(*WatchEvent)(nil),                // 90: vswitch.v1.WatchEvent
+	(*FlowModRequest)(nil),            // 91: vswitch.v1.FlowModRequest
+	(*FlowModResponse)(nil),           // 92: vswitch.v1.FlowModResponse
+	(*FlowSpec)(nil),                  // 93: vswitch.v1.FlowSpec
+	(*FlowMatch)(nil),                 // 94: vswitch.v1.FlowMatch
+	(*RegMatch)(nil),                  // 95: vswitch.v1.RegMatch
+	(*FlowAction)(nil),                // 96: vswitch.v1.FlowAction
+	(*NoArgs)(nil),                    // 97: vswitch.v1.NoArgs
+	(*OutputAction)(nil),              // 98: vswitch.v1.OutputAction
+	(*ControllerAction)(nil),          // 99: vswitch.v1.ControllerAction
+	(*VlanVidAction)(nil),             // 100: vswitch.v1.VlanVidAction
+	(*VlanPcpAction)(nil),             // 101: vswitch.v1.VlanPcpAction
+	(*PushVlanAction)(nil),            // 102: vswitch.v1.PushVlanAction
+	(*MacAction)(nil),                 // 103: vswitch.v1.MacAction
+	(*Ipv4Action)(nil),                // 104: vswitch.v1.Ipv4Action
+	(*ValueAction)(nil),               // 105: vswitch.v1.ValueAction
+	(*TableAction)(nil),               // 106: vswitch.v1.TableAction
+	(*ResubmitAction)(nil),            // 107: vswitch.v1.ResubmitAction
+	(*SetFieldAction)(nil),            // 108: vswitch.v1.SetFieldAction
+	(*LoadAction)(nil),                // 109: vswitch.v1.LoadAction
+	(*MoveAction)(nil),                // 110: vswitch.v1.MoveAction
+	(*WriteMetadataAction)(nil),       // 111: vswitch.v1.WriteMetadataAction
+	(*DumpFlowSpecsRequest)(nil),      // 112: vswitch.v1.DumpFlowSpecsRequest
+	(*FlowSpecStats)(nil),             // 113: vswitch.v1.FlowSpecStats
+	(*DumpFlowSpecsResponse)(nil),     // 114: vswitch.v1.DumpFlowSpecsResponse
+	(*GlobalConfig)(nil),              // 115: vswitch.v1.GlobalConfig
+	(*BridgeConfig)(nil),              // 116: vswitch.v1.BridgeConfig
+	(*GetConfigRequest)(nil),          // 117: vswitch.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),         // 118: vswitch.v1.GetConfigResponse
+	(*SetConfigRequest)(nil),          // 119: vswitch.v1.SetConfigRequest
+	(*SetConfigResponse)(nil),         // 120: vswitch.v1.SetConfigResponse
+	(*ModPortRequest)(nil),            // 121: vswitch.v1.ModPortRequest
+	(*ModPortResponse)(nil),           // 122: vswitch.v1.ModPortResponse
+	(*SetControllerRequest)(nil),      // 123: vswitch.v1.SetControllerRequest
+	(*SetControllerResponse)(nil),     // 124: vswitch.v1.SetControllerResponse
+	(*GetControllerRequest)(nil),      // 125: vswitch.v1.GetControllerRequest
+	(*GetControllerResponse)(nil),     // 126: vswitch.v1.GetControllerResponse
+	(*TunnelShowRequest)(nil),         // 127: vswitch.v1.TunnelShowRequest
+	(*TunnelShowResponse)(nil),        // 128: vswitch.v1.TunnelShowResponse
+	(*TunnelRoute)(nil),               // 129: vswitch.v1.TunnelRoute
+	(*TunnelNeighbour)(nil),           // 130: vswitch.v1.TunnelNeighbour
+	(*TunnelPort)(nil),                // 131: vswitch.v1.TunnelPort
+	(*CaptureRequest)(nil),            // 132: vswitch.v1.CaptureRequest
+	(*CapturedFrame)(nil),             // 133: vswitch.v1.CapturedFrame
+	nil,                               // 134: vswitch.v1.PortSpec.OptionsEntry
+	nil,                               // 135: vswitch.v1.PortSpec.ExternalIdsEntry
+	nil,                               // 136: vswitch.v1.Port.OptionsEntry
+	nil,                               // 137: vswitch.v1.Port.StatusEntry
+	nil,                               // 138: vswitch.v1.PmdStats.TunnelDropsEntry
+	(*durationpb.Duration)(nil),       // 139: google.protobuf.Duration
 }
 var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
-	132, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
-	133, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
+	134, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
+	135, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
 	16,  // 2: vswitch.v1.AddPortRequest.port:type_name -> vswitch.v1.PortSpec
 	25,  // 3: vswitch.v1.SetRequest.settings:type_name -> vswitch.v1.Setting
 	32,  // 4: vswitch.v1.ShowResponse.bridges:type_name -> vswitch.v1.Bridge
 	33,  // 5: vswitch.v1.Bridge.ports:type_name -> vswitch.v1.Port
-	134, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
+	136, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
 	34,  // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
-	135, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
+	137, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
 	37,  // 9: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
-	137, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
+	139, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
 	52,  // 11: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
-	137, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
+	139, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
 	33,  // 13: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
 	57,  // 14: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
 	62,  // 15: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
-	65,  // 16: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
-	68,  // 17: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
-	137, // 18: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
-	137, // 19: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
-	71,  // 20: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
-	136, // 21: vswitch.v1.PmdStats.tunnel_drops:type_name -> vswitch.v1.PmdStats.TunnelDropsEntry
-	75,  // 22: vswitch.v1.ControllerRequest.hello:type_name -> vswitch.v1.ControllerHello
-	76,  // 23: vswitch.v1.ControllerRequest.packet_out:type_name -> vswitch.v1.PacketOut
-	77,  // 24: vswitch.v1.ControllerRequest.echo:type_name -> vswitch.v1.Echo
-	79,  // 25: vswitch.v1.ControllerEvent.ready:type_name -> vswitch.v1.ControllerReady
-	80,  // 26: vswitch.v1.ControllerEvent.packet_in:type_name -> vswitch.v1.PacketIn
-	81,  // 27: vswitch.v1.ControllerEvent.flow_removed:type_name -> vswitch.v1.FlowRemoved
-	82,  // 28: vswitch.v1.ControllerEvent.port_status:type_name -> vswitch.v1.PortStatus
-	77,  // 29: vswitch.v1.ControllerEvent.echo_reply:type_name -> vswitch.v1.Echo
-	83,  // 30: vswitch.v1.ControllerEvent.packet_out_result:type_name -> vswitch.v1.PacketOutResult
-	82,  // 31: vswitch.v1.ControllerReady.ports:type_name -> vswitch.v1.PortStatus
-	0,   // 32: vswitch.v1.PacketIn.reason:type_name -> vswitch.v1.PacketInReason
-	1,   // 33: vswitch.v1.FlowRemoved.reason:type_name -> vswitch.v1.FlowRemovedReason
-	137, // 34: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
-	2,   // 35: vswitch.v1.PortStatus.reason:type_name -> vswitch.v1.PortStatusReason
-	86,  // 36: vswitch.v1.ControllerStatusResponse.controllers:type_name -> vswitch.v1.ControllerInfo
-	137, // 37: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
-	3,   // 38: vswitch.v1.WatchEvent.kind:type_name -> vswitch.v1.WatchEventKind
-	4,   // 39: vswitch.v1.FlowModRequest.command:type_name -> vswitch.v1.FlowModCommand
-	91,  // 40: vswitch.v1.FlowModRequest.flows:type_name -> vswitch.v1.FlowSpec
-	92,  // 41: vswitch.v1.FlowSpec.match:type_name -> vswitch.v1.FlowMatch
-	94,  // 42: vswitch.v1.FlowSpec.actions:type_name -> vswitch.v1.FlowAction
-	5,   // 43: vswitch.v1.FlowMatch.ip_frag:type_name -> vswitch.v1.IpFrag
-	93,  // 44: vswitch.v1.FlowMatch.regs:type_name -> vswitch.v1.RegMatch
-	96,  // 45: vswitch.v1.FlowAction.output:type_name -> vswitch.v1.OutputAction
-	95,  // 46: vswitch.v1.FlowAction.normal:type_name -> vswitch.v1.NoArgs
-	95,  // 47: vswitch.v1.FlowAction.flood:type_name -> vswitch.v1.NoArgs
-	95,  // 48: vswitch.v1.FlowAction.all:type_name -> vswitch.v1.NoArgs
-	95,  // 49: vswitch.v1.FlowAction.local:type_name -> vswitch.v1.NoArgs
-	95,  // 50: vswitch.v1.FlowAction.in_port:type_name -> vswitch.v1.NoArgs
-	97,  // 51: vswitch.v1.FlowAction.controller:type_name -> vswitch.v1.ControllerAction
-	95,  // 52: vswitch.v1.FlowAction.drop:type_name -> vswitch.v1.NoArgs
-	98,  // 53: vswitch.v1.FlowAction.mod_vlan_vid:type_name -> vswitch.v1.VlanVidAction
-	99,  // 54: vswitch.v1.FlowAction.mod_vlan_pcp:type_name -> vswitch.v1.VlanPcpAction
-	95,  // 55: vswitch.v1.FlowAction.strip_vlan:type_name -> vswitch.v1.NoArgs
-	95,  // 56: vswitch.v1.FlowAction.pop_vlan:type_name -> vswitch.v1.NoArgs
-	100, // 57: vswitch.v1.FlowAction.push_vlan:type_name -> vswitch.v1.PushVlanAction
-	101, // 58: vswitch.v1.FlowAction.mod_dl_src:type_name -> vswitch.v1.MacAction
-	101, // 59: vswitch.v1.FlowAction.mod_dl_dst:type_name -> vswitch.v1.MacAction
-	105, // 60: vswitch.v1.FlowAction.resubmit:type_name -> vswitch.v1.ResubmitAction
-	104, // 61: vswitch.v1.FlowAction.goto_table:type_name -> vswitch.v1.TableAction
-	102, // 62: vswitch.v1.FlowAction.mod_nw_src:type_name -> vswitch.v1.Ipv4Action
-	102, // 63: vswitch.v1.FlowAction.mod_nw_dst:type_name -> vswitch.v1.Ipv4Action
-	103, // 64: vswitch.v1.FlowAction.mod_nw_tos:type_name -> vswitch.v1.ValueAction
-	103, // 65: vswitch.v1.FlowAction.mod_nw_ecn:type_name -> vswitch.v1.ValueAction
-	103, // 66: vswitch.v1.FlowAction.mod_nw_ttl:type_name -> vswitch.v1.ValueAction
-	103, // 67: vswitch.v1.FlowAction.mod_tp_src:type_name -> vswitch.v1.ValueAction
-	103, // 68: vswitch.v1.FlowAction.mod_tp_dst:type_name -> vswitch.v1.ValueAction
-	95,  // 69: vswitch.v1.FlowAction.dec_ttl:type_name -> vswitch.v1.NoArgs
-	106, // 70: vswitch.v1.FlowAction.set_field:type_name -> vswitch.v1.SetFieldAction
-	107, // 71: vswitch.v1.FlowAction.load:type_name -> vswitch.v1.LoadAction
-	108, // 72: vswitch.v1.FlowAction.move:type_name -> vswitch.v1.MoveAction
-	109, // 73: vswitch.v1.FlowAction.write_metadata:type_name -> vswitch.v1.WriteMetadataAction
-	103, // 74: vswitch.v1.FlowAction.set_tunnel:type_name -> vswitch.v1.ValueAction
-	103, // 75: vswitch.v1.FlowAction.set_tunnel64:type_name -> vswitch.v1.ValueAction
-	0,   // 76: vswitch.v1.ControllerAction.reason:type_name -> vswitch.v1.PacketInReason
-	6,   // 77: vswitch.v1.SetFieldAction.field:type_name -> vswitch.v1.OfField
-	6,   // 78: vswitch.v1.LoadAction.field:type_name -> vswitch.v1.OfField
-	6,   // 79: vswitch.v1.MoveAction.src:type_name -> vswitch.v1.OfField
-	6,   // 80: vswitch.v1.MoveAction.dst:type_name -> vswitch.v1.OfField
-	91,  // 81: vswitch.v1.DumpFlowSpecsRequest.filter:type_name -> vswitch.v1.FlowSpec
-	91,  // 82: vswitch.v1.FlowSpecStats.spec:type_name -> vswitch.v1.FlowSpec
-	137, // 83: vswitch.v1.FlowSpecStats.duration:type_name -> google.protobuf.Duration
-	111, // 84: vswitch.v1.DumpFlowSpecsResponse.flows:type_name -> vswitch.v1.FlowSpecStats
-	7,   // 85: vswitch.v1.BridgeConfig.fail_mode:type_name -> vswitch.v1.FailMode
-	113, // 86: vswitch.v1.GetConfigResponse.global:type_name -> vswitch.v1.GlobalConfig
-	114, // 87: vswitch.v1.GetConfigResponse.bridge_config:type_name -> vswitch.v1.BridgeConfig
-	113, // 88: vswitch.v1.SetConfigRequest.global:type_name -> vswitch.v1.GlobalConfig
-	114, // 89: vswitch.v1.SetConfigRequest.bridge_config:type_name -> vswitch.v1.BridgeConfig
-	8,   // 90: vswitch.v1.ModPortRequest.action:type_name -> vswitch.v1.PortAction
-	127, // 91: vswitch.v1.TunnelShowResponse.routes:type_name -> vswitch.v1.TunnelRoute
-	128, // 92: vswitch.v1.TunnelShowResponse.neighbours:type_name -> vswitch.v1.TunnelNeighbour
-	129, // 93: vswitch.v1.TunnelShowResponse.ports:type_name -> vswitch.v1.TunnelPort
-	9,   // 94: vswitch.v1.CaptureRequest.direction:type_name -> vswitch.v1.CaptureDirection
-	9,   // 95: vswitch.v1.CapturedFrame.direction:type_name -> vswitch.v1.CaptureDirection
-	10,  // 96: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
-	12,  // 97: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
-	14,  // 98: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
-	17,  // 99: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
-	19,  // 100: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
-	21,  // 101: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
-	23,  // 102: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
-	26,  // 103: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
-	28,  // 104: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
-	119, // 105: vswitch.v1.Vswitch.ModPort:input_type -> vswitch.v1.ModPortRequest
-	121, // 106: vswitch.v1.Vswitch.SetController:input_type -> vswitch.v1.SetControllerRequest
-	123, // 107: vswitch.v1.Vswitch.GetController:input_type -> vswitch.v1.GetControllerRequest
-	30,  // 108: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
-	35,  // 109: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
-	38,  // 110: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
-	40,  // 111: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
-	42,  // 112: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
-	44,  // 113: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
-	46,  // 114: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
-	48,  // 115: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
-	50,  // 116: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
-	53,  // 117: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
-	55,  // 118: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
-	58,  // 119: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
-	60,  // 120: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
-	63,  // 121: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
-	66,  // 122: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
-	69,  // 123: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
-	72,  // 124: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
-	74,  // 125: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
-	84,  // 126: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
-	87,  // 127: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
-	130, // 128: vswitch.v1.Vswitch.Capture:input_type -> vswitch.v1.CaptureRequest
-	125, // 129: vswitch.v1.Vswitch.TunnelShow:input_type -> vswitch.v1.TunnelShowRequest
-	89,  // 130: vswitch.v1.Vswitch.FlowMod:input_type -> vswitch.v1.FlowModRequest
-	110, // 131: vswitch.v1.Vswitch.DumpFlowSpecs:input_type -> vswitch.v1.DumpFlowSpecsRequest
-	115, // 132: vswitch.v1.Vswitch.GetConfig:input_type -> vswitch.v1.GetConfigRequest
-	117, // 133: vswitch.v1.Vswitch.SetConfig:input_type -> vswitch.v1.SetConfigRequest
-	11,  // 134: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
-	13,  // 135: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
-	15,  // 136: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
-	18,  // 137: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
-	20,  // 138: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
-	22,  // 139: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
-	24,  // 140: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
-	27,  // 141: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
-	29,  // 142: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
-	120, // 143: vswitch.v1.Vswitch.ModPort:output_type -> vswitch.v1.ModPortResponse
-	122, // 144: vswitch.v1.Vswitch.SetController:output_type -> vswitch.v1.SetControllerResponse
-	124, // 145: vswitch.v1.Vswitch.GetController:output_type -> vswitch.v1.GetControllerResponse
-	31,  // 146: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
-	36,  // 147: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
-	39,  // 148: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
-	41,  // 149: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
-	43,  // 150: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
-	45,  // 151: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
-	47,  // 152: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
-	49,  // 153: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
-	51,  // 154: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
-	54,  // 155: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
-	56,  // 156: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
-	59,  // 157: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
-	61,  // 158: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
-	64,  // 159: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
-	67,  // 160: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
-	70,  // 161: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
-	73,  // 162: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
-	78,  // 163: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
-	85,  // 164: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
-	88,  // 165: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
-	131, // 166: vswitch.v1.Vswitch.Capture:output_type -> vswitch.v1.CapturedFrame
-	126, // 167: vswitch.v1.Vswitch.TunnelShow:output_type -> vswitch.v1.TunnelShowResponse
-	90,  // 168: vswitch.v1.Vswitch.FlowMod:output_type -> vswitch.v1.FlowModResponse
-	112, // 169: vswitch.v1.Vswitch.DumpFlowSpecs:output_type -> vswitch.v1.DumpFlowSpecsResponse
-	116, // 170: vswitch.v1.Vswitch.GetConfig:output_type -> vswitch.v1.GetConfigResponse
-	118, // 171: vswitch.v1.Vswitch.SetConfig:output_type -> vswitch.v1.SetConfigResponse
-	134, // [134:172] is the sub-list for method output_type
-	96,  // [96:134] is the sub-list for method input_type
-	96,  // [96:96] is the sub-list for extension type_name
-	96,  // [96:96] is the sub-list for extension extendee
-	0,   // [0:96] is the sub-list for field type_name
+	67,  // 16: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
+	67,  // 17: vswitch.v1.PmdRxqRebalanceResponse.rxqs:type_name -> vswitch.v1.Rxq
+	70,  // 18: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
+	139, // 19: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
+	139, // 20: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
+	73,  // 21: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
+	138, // 22: vswitch.v1.PmdStats.tunnel_drops:type_name -> vswitch.v1.PmdStats.TunnelDropsEntry
+	77,  // 23: vswitch.v1.ControllerRequest.hello:type_name -> vswitch.v1.ControllerHello
+	78,  // 24: vswitch.v1.ControllerRequest.packet_out:type_name -> vswitch.v1.PacketOut
+	79,  // 25: vswitch.v1.ControllerRequest.echo:type_name -> vswitch.v1.Echo
+	81,  // 26: vswitch.v1.ControllerEvent.ready:type_name -> vswitch.v1.ControllerReady
+	82,  // 27: vswitch.v1.ControllerEvent.packet_in:type_name -> vswitch.v1.PacketIn
+	83,  // 28: vswitch.v1.ControllerEvent.flow_removed:type_name -> vswitch.v1.FlowRemoved
+	84,  // 29: vswitch.v1.ControllerEvent.port_status:type_name -> vswitch.v1.PortStatus
+	79,  // 30: vswitch.v1.ControllerEvent.echo_reply:type_name -> vswitch.v1.Echo
+	85,  // 31: vswitch.v1.ControllerEvent.packet_out_result:type_name -> vswitch.v1.PacketOutResult
+	84,  // 32: vswitch.v1.ControllerReady.ports:type_name -> vswitch.v1.PortStatus
+	0,   // 33: vswitch.v1.PacketIn.reason:type_name -> vswitch.v1.PacketInReason
+	1,   // 34: vswitch.v1.FlowRemoved.reason:type_name -> vswitch.v1.FlowRemovedReason
+	139, // 35: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
+	2,   // 36: vswitch.v1.PortStatus.reason:type_name -> vswitch.v1.PortStatusReason
+	88,  // 37: vswitch.v1.ControllerStatusResponse.controllers:type_name -> vswitch.v1.ControllerInfo
+	139, // 38: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
+	3,   // 39: vswitch.v1.WatchEvent.kind:type_name -> vswitch.v1.WatchEventKind
+	4,   // 40: vswitch.v1.FlowModRequest.command:type_name -> vswitch.v1.FlowModCommand
+	93,  // 41: vswitch.v1.FlowModRequest.flows:type_name -> vswitch.v1.FlowSpec
+	94,  // 42: vswitch.v1.FlowSpec.match:type_name -> vswitch.v1.FlowMatch
+	96,  // 43: vswitch.v1.FlowSpec.actions:type_name -> vswitch.v1.FlowAction
+	5,   // 44: vswitch.v1.FlowMatch.ip_frag:type_name -> vswitch.v1.IpFrag
+	95,  // 45: vswitch.v1.FlowMatch.regs:type_name -> vswitch.v1.RegMatch
+	98,  // 46: vswitch.v1.FlowAction.output:type_name -> vswitch.v1.OutputAction
+	97,  // 47: vswitch.v1.FlowAction.normal:type_name -> vswitch.v1.NoArgs
+	97,  // 48: vswitch.v1.FlowAction.flood:type_name -> vswitch.v1.NoArgs
+	97,  // 49: vswitch.v1.FlowAction.all:type_name -> vswitch.v1.NoArgs
+	97,  // 50: vswitch.v1.FlowAction.local:type_name -> vswitch.v1.NoArgs
+	97,  // 51: vswitch.v1.FlowAction.in_port:type_name -> vswitch.v1.NoArgs
+	99,  // 52: vswitch.v1.FlowAction.controller:type_name -> vswitch.v1.ControllerAction
+	97,  // 53: vswitch.v1.FlowAction.drop:type_name -> vswitch.v1.NoArgs
+	100, // 54: vswitch.v1.FlowAction.mod_vlan_vid:type_name -> vswitch.v1.VlanVidAction
+	101, // 55: vswitch.v1.FlowAction.mod_vlan_pcp:type_name -> vswitch.v1.VlanPcpAction
+	97,  // 56: vswitch.v1.FlowAction.strip_vlan:type_name -> vswitch.v1.NoArgs
+	97,  // 57: vswitch.v1.FlowAction.pop_vlan:type_name -> vswitch.v1.NoArgs
+	102, // 58: vswitch.v1.FlowAction.push_vlan:type_name -> vswitch.v1.PushVlanAction
+	103, // 59: vswitch.v1.FlowAction.mod_dl_src:type_name -> vswitch.v1.MacAction
+	103, // 60: vswitch.v1.FlowAction.mod_dl_dst:type_name -> vswitch.v1.MacAction
+	107, // 61: vswitch.v1.FlowAction.resubmit:type_name -> vswitch.v1.ResubmitAction
+	106, // 62: vswitch.v1.FlowAction.goto_table:type_name -> vswitch.v1.TableAction
+	104, // 63: vswitch.v1.FlowAction.mod_nw_src:type_name -> vswitch.v1.Ipv4Action
+	104, // 64: vswitch.v1.FlowAction.mod_nw_dst:type_name -> vswitch.v1.Ipv4Action
+	105, // 65: vswitch.v1.FlowAction.mod_nw_tos:type_name -> vswitch.v1.ValueAction
+	105, // 66: vswitch.v1.FlowAction.mod_nw_ecn:type_name -> vswitch.v1.ValueAction
+	105, // 67: vswitch.v1.FlowAction.mod_nw_ttl:type_name -> vswitch.v1.ValueAction
+	105, // 68: vswitch.v1.FlowAction.mod_tp_src:type_name -> vswitch.v1.ValueAction
+	105, // 69: vswitch.v1.FlowAction.mod_tp_dst:type_name -> vswitch.v1.ValueAction
+	97,  // 70: vswitch.v1.FlowAction.dec_ttl:type_name -> vswitch.v1.NoArgs
+	108, // 71: vswitch.v1.FlowAction.set_field:type_name -> vswitch.v1.SetFieldAction
+	109, // 72: vswitch.v1.FlowAction.load:type_name -> vswitch.v1.LoadAction
+	110, // 73: vswitch.v1.FlowAction.move:type_name -> vswitch.v1.MoveAction
+	111, // 74: vswitch.v1.FlowAction.write_metadata:type_name -> vswitch.v1.WriteMetadataAction
+	105, // 75: vswitch.v1.FlowAction.set_tunnel:type_name -> vswitch.v1.ValueAction
+	105, // 76: vswitch.v1.FlowAction.set_tunnel64:type_name -> vswitch.v1.ValueAction
+	0,   // 77: vswitch.v1.ControllerAction.reason:type_name -> vswitch.v1.PacketInReason
+	6,   // 78: vswitch.v1.SetFieldAction.field:type_name -> vswitch.v1.OfField
+	6,   // 79: vswitch.v1.LoadAction.field:type_name -> vswitch.v1.OfField
+	6,   // 80: vswitch.v1.MoveAction.src:type_name -> vswitch.v1.OfField
+	6,   // 81: vswitch.v1.MoveAction.dst:type_name -> vswitch.v1.OfField
+	93,  // 82: vswitch.v1.DumpFlowSpecsRequest.filter:type_name -> vswitch.v1.FlowSpec
+	93,  // 83: vswitch.v1.FlowSpecStats.spec:type_name -> vswitch.v1.FlowSpec
+	139, // 84: vswitch.v1.FlowSpecStats.duration:type_name -> google.protobuf.Duration
+	113, // 85: vswitch.v1.DumpFlowSpecsResponse.flows:type_name -> vswitch.v1.FlowSpecStats
+	7,   // 86: vswitch.v1.BridgeConfig.fail_mode:type_name -> vswitch.v1.FailMode
+	115, // 87: vswitch.v1.GetConfigResponse.global:type_name -> vswitch.v1.GlobalConfig
+	116, // 88: vswitch.v1.GetConfigResponse.bridge_config:type_name -> vswitch.v1.BridgeConfig
+	115, // 89: vswitch.v1.SetConfigRequest.global:type_name -> vswitch.v1.GlobalConfig
+	116, // 90: vswitch.v1.SetConfigRequest.bridge_config:type_name -> vswitch.v1.BridgeConfig
+	8,   // 91: vswitch.v1.ModPortRequest.action:type_name -> vswitch.v1.PortAction
+	129, // 92: vswitch.v1.TunnelShowResponse.routes:type_name -> vswitch.v1.TunnelRoute
+	130, // 93: vswitch.v1.TunnelShowResponse.neighbours:type_name -> vswitch.v1.TunnelNeighbour
+	131, // 94: vswitch.v1.TunnelShowResponse.ports:type_name -> vswitch.v1.TunnelPort
+	9,   // 95: vswitch.v1.CaptureRequest.direction:type_name -> vswitch.v1.CaptureDirection
+	9,   // 96: vswitch.v1.CapturedFrame.direction:type_name -> vswitch.v1.CaptureDirection
+	10,  // 97: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
+	12,  // 98: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
+	14,  // 99: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
+	17,  // 100: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
+	19,  // 101: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
+	21,  // 102: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
+	23,  // 103: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
+	26,  // 104: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
+	28,  // 105: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
+	121, // 106: vswitch.v1.Vswitch.ModPort:input_type -> vswitch.v1.ModPortRequest
+	123, // 107: vswitch.v1.Vswitch.SetController:input_type -> vswitch.v1.SetControllerRequest
+	125, // 108: vswitch.v1.Vswitch.GetController:input_type -> vswitch.v1.GetControllerRequest
+	30,  // 109: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
+	35,  // 110: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
+	38,  // 111: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
+	40,  // 112: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
+	42,  // 113: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
+	44,  // 114: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
+	46,  // 115: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
+	48,  // 116: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
+	50,  // 117: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
+	53,  // 118: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
+	55,  // 119: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
+	58,  // 120: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
+	60,  // 121: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
+	63,  // 122: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
+	65,  // 123: vswitch.v1.Vswitch.PmdRxqRebalance:input_type -> vswitch.v1.PmdRxqRebalanceRequest
+	68,  // 124: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
+	71,  // 125: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
+	74,  // 126: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
+	76,  // 127: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
+	86,  // 128: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
+	89,  // 129: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
+	132, // 130: vswitch.v1.Vswitch.Capture:input_type -> vswitch.v1.CaptureRequest
+	127, // 131: vswitch.v1.Vswitch.TunnelShow:input_type -> vswitch.v1.TunnelShowRequest
+	91,  // 132: vswitch.v1.Vswitch.FlowMod:input_type -> vswitch.v1.FlowModRequest
+	112, // 133: vswitch.v1.Vswitch.DumpFlowSpecs:input_type -> vswitch.v1.DumpFlowSpecsRequest
+	117, // 134: vswitch.v1.Vswitch.GetConfig:input_type -> vswitch.v1.GetConfigRequest
+	119, // 135: vswitch.v1.Vswitch.SetConfig:input_type -> vswitch.v1.SetConfigRequest
+	11,  // 136: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
+	13,  // 137: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
+	15,  // 138: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
+	18,  // 139: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
+	20,  // 140: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
+	22,  // 141: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
+	24,  // 142: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
+	27,  // 143: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
+	29,  // 144: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
+	122, // 145: vswitch.v1.Vswitch.ModPort:output_type -> vswitch.v1.ModPortResponse
+	124, // 146: vswitch.v1.Vswitch.SetController:output_type -> vswitch.v1.SetControllerResponse
+	126, // 147: vswitch.v1.Vswitch.GetController:output_type -> vswitch.v1.GetControllerResponse
+	31,  // 148: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
+	36,  // 149: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
+	39,  // 150: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
+	41,  // 151: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
+	43,  // 152: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
+	45,  // 153: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
+	47,  // 154: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
+	49,  // 155: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
+	51,  // 156: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
+	54,  // 157: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
+	56,  // 158: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
+	59,  // 159: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
+	61,  // 160: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
+	64,  // 161: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
+	66,  // 162: vswitch.v1.Vswitch.PmdRxqRebalance:output_type -> vswitch.v1.PmdRxqRebalanceResponse
+	69,  // 163: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
+	72,  // 164: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
+	75,  // 165: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
+	80,  // 166: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
+	87,  // 167: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
+	90,  // 168: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
+	133, // 169: vswitch.v1.Vswitch.Capture:output_type -> vswitch.v1.CapturedFrame
+	128, // 170: vswitch.v1.Vswitch.TunnelShow:output_type -> vswitch.v1.TunnelShowResponse
+	92,  // 171: vswitch.v1.Vswitch.FlowMod:output_type -> vswitch.v1.FlowModResponse
+	114, // 172: vswitch.v1.Vswitch.DumpFlowSpecs:output_type -> vswitch.v1.DumpFlowSpecsResponse
+	118, // 173: vswitch.v1.Vswitch.GetConfig:output_type -> vswitch.v1.GetConfigResponse
+	120, // 174: vswitch.v1.Vswitch.SetConfig:output_type -> vswitch.v1.SetConfigResponse
+	136, // [136:175] is the sub-list for method output_type
+	97,  // [97:136] is the sub-list for method input_type
+	97,  // [97:97] is the sub-list for extension type_name
+	97,  // [97:97] is the sub-list for extension extendee
+	0,   // [0:97] is the sub-list for field type_name
 }
 
 func init() { file_vswitch_v1_vswitch_proto_init() }
@@ -9978,12 +10089,12 @@ func file_vswitch_v1_vswitch_proto_init() {
 	}
 	file_vswitch_v1_vswitch_proto_msgTypes[6].OneofWrappers = []any{}
 	file_vswitch_v1_vswitch_proto_msgTypes[23].OneofWrappers = []any{}
-	file_vswitch_v1_vswitch_proto_msgTypes[64].OneofWrappers = []any{
+	file_vswitch_v1_vswitch_proto_msgTypes[66].OneofWrappers = []any{
 		(*ControllerRequest_Hello)(nil),
 		(*ControllerRequest_PacketOut)(nil),
 		(*ControllerRequest_Echo)(nil),
 	}
-	file_vswitch_v1_vswitch_proto_msgTypes[68].OneofWrappers = []any{
+	file_vswitch_v1_vswitch_proto_msgTypes[70].OneofWrappers = []any{
 		(*ControllerEvent_Ready)(nil),
 		(*ControllerEvent_PacketIn)(nil),
 		(*ControllerEvent_FlowRemoved)(nil),
@@ -9991,10 +10102,10 @@ func file_vswitch_v1_vswitch_proto_init() {
 		(*ControllerEvent_EchoReply)(nil),
 		(*ControllerEvent_PacketOutResult)(nil),
 	}
-	file_vswitch_v1_vswitch_proto_msgTypes[81].OneofWrappers = []any{}
-	file_vswitch_v1_vswitch_proto_msgTypes[82].OneofWrappers = []any{}
 	file_vswitch_v1_vswitch_proto_msgTypes[83].OneofWrappers = []any{}
-	file_vswitch_v1_vswitch_proto_msgTypes[84].OneofWrappers = []any{
+	file_vswitch_v1_vswitch_proto_msgTypes[84].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[85].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[86].OneofWrappers = []any{
 		(*FlowAction_Output)(nil),
 		(*FlowAction_Normal)(nil),
 		(*FlowAction_Flood)(nil),
@@ -10027,18 +10138,18 @@ func file_vswitch_v1_vswitch_proto_init() {
 		(*FlowAction_SetTunnel)(nil),
 		(*FlowAction_SetTunnel64)(nil),
 	}
-	file_vswitch_v1_vswitch_proto_msgTypes[87].OneofWrappers = []any{}
-	file_vswitch_v1_vswitch_proto_msgTypes[95].OneofWrappers = []any{}
-	file_vswitch_v1_vswitch_proto_msgTypes[99].OneofWrappers = []any{}
-	file_vswitch_v1_vswitch_proto_msgTypes[103].OneofWrappers = []any{}
-	file_vswitch_v1_vswitch_proto_msgTypes[104].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[89].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[97].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[101].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[105].OneofWrappers = []any{}
+	file_vswitch_v1_vswitch_proto_msgTypes[106].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vswitch_v1_vswitch_proto_rawDesc), len(file_vswitch_v1_vswitch_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   127,
+			NumMessages:   129,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

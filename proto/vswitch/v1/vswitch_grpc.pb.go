@@ -59,6 +59,7 @@ const (
 	Vswitch_DumpAggregate_FullMethodName     = "/vswitch.v1.Vswitch/DumpAggregate"
 	Vswitch_Trace_FullMethodName             = "/vswitch.v1.Vswitch/Trace"
 	Vswitch_PmdRxqs_FullMethodName           = "/vswitch.v1.Vswitch/PmdRxqs"
+	Vswitch_PmdRxqRebalance_FullMethodName   = "/vswitch.v1.Vswitch/PmdRxqRebalance"
 	Vswitch_DumpDatapathFlows_FullMethodName = "/vswitch.v1.Vswitch/DumpDatapathFlows"
 	Vswitch_PmdStats_FullMethodName          = "/vswitch.v1.Vswitch/PmdStats"
 	Vswitch_PmdStatsClear_FullMethodName     = "/vswitch.v1.Vswitch/PmdStatsClear"
@@ -143,6 +144,9 @@ type VswitchClient interface {
 	// PmdRxqs says which PMD thread polls which rx queue
 	// (ovs-appctl dpif-netdev/pmd-rxq-show).
 	PmdRxqs(ctx context.Context, in *PmdRxqsRequest, opts ...grpc.CallOption) (*PmdRxqsResponse, error)
+	// PmdRxqRebalance reassigns rx queues to PMDs now, with the loads
+	// measured over the last interval (dpif-netdev/pmd-rxq-rebalance).
+	PmdRxqRebalance(ctx context.Context, in *PmdRxqRebalanceRequest, opts ...grpc.CallOption) (*PmdRxqRebalanceResponse, error)
 	// DumpDatapathFlows returns the megaflows the PMDs have installed for
 	// packets received on a bridge's ports (ovs-appctl dpif/dump-flows).
 	DumpDatapathFlows(ctx context.Context, in *DumpDatapathFlowsRequest, opts ...grpc.CallOption) (*DumpDatapathFlowsResponse, error)
@@ -452,6 +456,16 @@ func (c *vswitchClient) PmdRxqs(ctx context.Context, in *PmdRxqsRequest, opts ..
 	return out, nil
 }
 
+func (c *vswitchClient) PmdRxqRebalance(ctx context.Context, in *PmdRxqRebalanceRequest, opts ...grpc.CallOption) (*PmdRxqRebalanceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PmdRxqRebalanceResponse)
+	err := c.cc.Invoke(ctx, Vswitch_PmdRxqRebalance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *vswitchClient) DumpDatapathFlows(ctx context.Context, in *DumpDatapathFlowsRequest, opts ...grpc.CallOption) (*DumpDatapathFlowsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DumpDatapathFlowsResponse)
@@ -663,6 +677,9 @@ type VswitchServer interface {
 	// PmdRxqs says which PMD thread polls which rx queue
 	// (ovs-appctl dpif-netdev/pmd-rxq-show).
 	PmdRxqs(context.Context, *PmdRxqsRequest) (*PmdRxqsResponse, error)
+	// PmdRxqRebalance reassigns rx queues to PMDs now, with the loads
+	// measured over the last interval (dpif-netdev/pmd-rxq-rebalance).
+	PmdRxqRebalance(context.Context, *PmdRxqRebalanceRequest) (*PmdRxqRebalanceResponse, error)
 	// DumpDatapathFlows returns the megaflows the PMDs have installed for
 	// packets received on a bridge's ports (ovs-appctl dpif/dump-flows).
 	DumpDatapathFlows(context.Context, *DumpDatapathFlowsRequest) (*DumpDatapathFlowsResponse, error)
@@ -789,6 +806,9 @@ func (UnimplementedVswitchServer) Trace(context.Context, *TraceRequest) (*TraceR
 }
 func (UnimplementedVswitchServer) PmdRxqs(context.Context, *PmdRxqsRequest) (*PmdRxqsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PmdRxqs not implemented")
+}
+func (UnimplementedVswitchServer) PmdRxqRebalance(context.Context, *PmdRxqRebalanceRequest) (*PmdRxqRebalanceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PmdRxqRebalance not implemented")
 }
 func (UnimplementedVswitchServer) DumpDatapathFlows(context.Context, *DumpDatapathFlowsRequest) (*DumpDatapathFlowsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DumpDatapathFlows not implemented")
@@ -1315,6 +1335,24 @@ func _Vswitch_PmdRxqs_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Vswitch_PmdRxqRebalance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PmdRxqRebalanceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).PmdRxqRebalance(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_PmdRxqRebalance_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).PmdRxqRebalance(ctx, req.(*PmdRxqRebalanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Vswitch_DumpDatapathFlows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DumpDatapathFlowsRequest)
 	if err := dec(in); err != nil {
@@ -1616,6 +1654,10 @@ var Vswitch_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PmdRxqs",
 			Handler:    _Vswitch_PmdRxqs_Handler,
+		},
+		{
+			MethodName: "PmdRxqRebalance",
+			Handler:    _Vswitch_PmdRxqRebalance_Handler,
 		},
 		{
 			MethodName: "DumpDatapathFlows",
