@@ -26,10 +26,12 @@ const (
 	parkTimeout   = 200
 	parkTimeoutNF = 1
 	upcallScratch = 4096
-	// slowPollGap is how long an empty SlowPoller queue is left alone: a
-	// syscall costs about a microsecond here, so this bounds its cost to a
-	// few percent of a busy PMD and its added latency to 25 µs.
-	slowPollGap = int64(25 * time.Microsecond)
+	// An empty SlowPoller queue is left alone for a gap that doubles from
+	// slowPollMin to slowPollMax while it stays empty: a syscall costs
+	// about a microsecond here, so an idle tap costs a busy PMD about 1%,
+	// and a queue that turns busy waits at most slowPollMax.
+	slowPollMin = int64(10 * time.Microsecond)
+	slowPollMax = int64(100 * time.Microsecond)
 	// sweepInterval is how often a PMD pushes megaflow use into refs,
 	// expires idle megaflows and re-ranks its subtables.
 	sweepInterval = int64(time.Second)
@@ -97,9 +99,9 @@ type pmd struct {
 
 	lastSweep int64
 
-	// rxNext: per rx queue of this PMD (snapshot order), the earliest
-	// time an empty slow queue is polled again.
-	rxNext []int64
+	// rxNext, rxGap: per rx queue of this PMD (snapshot order), the
+	// earliest time an empty slow queue is polled again, and its gap.
+	rxNext, rxGap []int64
 	// rxGot: packets each rx queue gave this iteration, to share the
 	// iteration's busy time among them (pmd-rxq-show, cycles assignment).
 	rxGot []int
@@ -257,6 +259,7 @@ func (p *pmd) reload() {
 	p.polled = p.polled[:0]
 	p.noFD = false
 	p.rxNext = make([]int64, len(s.rxqs[p.id]))
+	p.rxGap = make([]int64, len(s.rxqs[p.id]))
 	p.rxGot = make([]int, len(s.rxqs[p.id]))
 	for _, q := range s.rxqs[p.id] {
 		fd := q.port.port.PollFD(q.q)
@@ -308,10 +311,12 @@ func (p *pmd) iterate() int {
 		p.rxGot[i] = n
 		if n == 0 {
 			if q.slow {
-				p.rxNext[i] = p.now + slowPollGap
+				p.rxGap[i] = min(max(2*p.rxGap[i], slowPollMin), slowPollMax)
+				p.rxNext[i] = p.now + p.rxGap[i]
 			}
 			continue
 		}
+		p.rxGap[i] = 0
 		total += n
 		p.process(q.port)
 	}

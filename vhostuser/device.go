@@ -41,6 +41,7 @@ type Device struct {
 
 	// Protocol goroutine state.
 	mem       memTable
+	prefault  *prefaulter // populating mem's page tables (prefault.go)
 	features  uint64
 	proto     uint64
 	status    uint8
@@ -278,8 +279,10 @@ func (d *Device) handle(m *msg) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		d.prefault.wait()
 		d.mem.unmap()
 		d.mem = mt
+		d.prefault = startPrefault(&d.mem)
 		d.log.Info("vhost-user: memory table", "port", d.name, "regions", len(rs), "gpa0", rs[0].gpa, "size0", rs[0].size)
 		return nil, nil
 	case reqSetVringNum:
@@ -450,6 +453,8 @@ func (d *Device) reset() {
 			vq.segActive = false
 		}
 	}
+	d.prefault.wait()
+	d.prefault = nil
 	d.mem.unmap()
 	d.features, d.proto, d.status, d.mtu = 0, 0, 0, 0
 }

@@ -12,6 +12,7 @@ type region struct {
 	gpa, uaddr, size uint64
 	mem              []byte
 	mapping          []byte // the whole mmap, for munmap; nil for test memory
+	huge             bool   // backed by huge pages (hugetlbfs)
 }
 
 // memTable translates guest-physical and front-end-virtual addresses into
@@ -82,7 +83,7 @@ func mapRegions(rs []memRegion, fds []int) (memTable, error) {
 			m.unmap()
 			return memTable{}, fmt.Errorf("region %d: mmap %d bytes: %w", i, length, err)
 		}
-		m.r[m.n] = region{gpa: r.gpa, uaddr: r.uaddr, size: r.size, mem: b[r.offset : r.offset+r.size], mapping: b}
+		m.r[m.n] = region{gpa: r.gpa, uaddr: r.uaddr, size: r.size, mem: b[r.offset : r.offset+r.size], mapping: b, huge: blk > 4096}
 		m.n++
 	}
 	return m, nil
