@@ -715,6 +715,7 @@ func (s *service) PmdStats(context.Context, *pb.PmdStatsRequest) (*pb.PmdStatsRe
 			TunnelFragNeeded: st.TunnelFragNeeded,
 			IdleNanos:        st.IdleNanos,
 			ParkedNanos:      st.ParkedNanos,
+			FlowLimitHits:    st.FlowLimitHits,
 		})
 	}
 	return resp, nil

@@ -129,7 +129,7 @@ func translate(snap *xsnap, in *xport, key, wc *flowtable.Key, acts []datapath.A
 	if tci&flowtable.TCIPresent == 0 {
 		tci = 0
 	}
-	x := xlate{snap: snap, key: *key, wc: wc, emit: tci, acts: acts, refs: refs, now: time.Now(), trace: trace}
+	x := xlate{snap: snap, key: *key, wc: wc, emit: tci, acts: acts, refs: refs, trace: trace}
 	x.key.InPort = uint32(in.ofport)
 	x.snoopARP(in.br)
 	x.table(in.br, 0)
@@ -350,6 +350,9 @@ func (x *xlate) commitVLAN() {
 
 // normal is the NORMAL action: a learning L2 switch with VLANs.
 func (x *xlate) normal(br *xbridge, in *xport) {
+	if x.now.IsZero() { // read the clock only for the pipelines that learn
+		x.now = time.Now()
+	}
 	if in == nil {
 		return
 	}

@@ -39,12 +39,15 @@ const (
 
 // PMDStats are one PMD's counters, published at the end of each iteration.
 type PMDStats struct {
-	ID, Core      int
-	Packets       uint64 // packets received
-	EMCHits       uint64 // exact-match cache hits
-	MegaflowHits  uint64 // classifier hits
-	Upcalls       uint64 // misses translated by the slow path
-	UpcallsLost   uint64 // misses dropped over the upcall budget or failed
+	ID, Core     int
+	Packets      uint64 // packets received
+	EMCHits      uint64 // exact-match cache hits
+	MegaflowHits uint64 // classifier hits
+	Upcalls      uint64 // misses translated by the slow path
+	UpcallsLost  uint64 // misses dropped over the upcall budget or failed
+	// FlowLimitHits are misses translated and forwarded but not installed:
+	// the PMD held FlowLimit megaflows (OVS forwards these too).
+	FlowLimitHits uint64
 	Revalidations uint64 // megaflows re-translated after a change
 	Malformed     uint64 // frames refused before lookup
 	TxDropped     uint64 // outputs to ports that are gone, or copies without buffers
@@ -98,6 +101,13 @@ type pmd struct {
 	icmpInit    bool
 
 	lastSweep int64
+
+	// Adaptive EMC: lookups and hits since the last sweep; when under 1 in
+	// 64 lookups hit (far more flows than EMC entries), only every 16th
+	// batch probes the EMC, sparing the rest two cache misses per packet.
+	emcLookups, emcHits uint64
+	emcSparse           bool
+	emcTick             uint32
 
 	// rxNext, rxGap: per rx queue of this PMD (snapshot order), the
 	// earliest time an empty slow queue is polled again, and its gap.
@@ -336,6 +346,13 @@ func (p *pmd) process(in *dpPort) {
 	p.local.Packets += uint64(n)
 	var pending uint64
 	useEMC := p.dp.emcInv.Load() != 0
+	if useEMC && p.emcSparse {
+		p.emcTick++
+		useEMC = p.emcTick&15 == 0
+	}
+	if useEMC {
+		p.emcLookups += uint64(n)
+	}
 	for i := 0; i < n; i++ {
 		pkt := b.Pkts[i]
 		pkt.InPort = in.no
@@ -357,6 +374,7 @@ func (p *pmd) process(in *dpPort) {
 			if v := p.ft.emc.Lookup(k, h); v != 0 && p.usable(v-1) {
 				p.flowOf[i] = v - 1
 				p.local.EMCHits++
+				p.emcHits++
 				continue
 			}
 		}
@@ -470,7 +488,7 @@ func (p *pmd) resolve(i int) bool {
 			}
 		}
 	}
-	if p.budget == 0 || p.dp.up == nil || p.ft.live >= p.dp.cfg.FlowLimit {
+	if p.budget == 0 || p.dp.up == nil {
 		p.local.UpcallsLost++
 		return false
 	}
@@ -481,6 +499,15 @@ func (p *pmd) resolve(i int) bool {
 		return false
 	}
 	p.local.Upcalls++
+	if p.ft.live >= p.dp.cfg.FlowLimit {
+		// Full: forward this packet by its translation, install nothing
+		// (the batch's execute loop skips the emptied slot).
+		p.local.FlowLimitHits++
+		pkt := p.rx.Pkts[i]
+		p.rx.Pkts[i] = nil
+		p.execute(pkt, acts)
+		return true
+	}
 	wc.InPort = ^uint32(0)
 	masked := *k
 	flowtable.ApplyMask(&masked, &wc)
@@ -629,6 +656,8 @@ func (p *pmd) sweep() {
 		}
 	}
 	p.ft.sweepEMC()
+	p.emcSparse = p.emcLookups >= 10000 && p.emcHits*64 < p.emcLookups
+	p.emcLookups, p.emcHits = 0, 0
 	for _, c := range p.ft.cls {
 		if c != nil {
 			c.Rank()

@@ -229,6 +229,9 @@ func formatPMDStats(w io.Writer, pmds []*pb.PmdStats) {
 		fmt.Fprintf(w, "  megaflow hits: %d\n", p.GetMegaflowHits())
 		fmt.Fprintf(w, "  miss with success upcall: %d\n", p.GetUpcalls())
 		fmt.Fprintf(w, "  miss with failed upcall: %d\n", p.GetUpcallsLost())
+		if n := p.GetFlowLimitHits(); n > 0 {
+			fmt.Fprintf(w, "  miss over the megaflow limit (forwarded, not installed): %d\n", n)
+		}
 		fmt.Fprintf(w, "  revalidations: %d\n", p.GetRevalidations())
 		fmt.Fprintf(w, "  malformed packets: %d\n", p.GetMalformed())
 		fmt.Fprintf(w, "  tx dropped: %d\n", p.GetTxDropped())

@@ -4255,8 +4255,11 @@ type PmdStats struct {
 	TunnelFragNeeded uint64 `protobuf:"varint,20,opt,name=tunnel_frag_needed,json=tunnelFragNeeded,proto3" json:"tunnel_frag_needed,omitempty"`
 	// idle_nanos is time spent polling without finding packets, parked_nanos
 	// time spent parked on epoll (idle parking).
-	IdleNanos     uint64 `protobuf:"varint,21,opt,name=idle_nanos,json=idleNanos,proto3" json:"idle_nanos,omitempty"`
-	ParkedNanos   uint64 `protobuf:"varint,22,opt,name=parked_nanos,json=parkedNanos,proto3" json:"parked_nanos,omitempty"`
+	IdleNanos   uint64 `protobuf:"varint,21,opt,name=idle_nanos,json=idleNanos,proto3" json:"idle_nanos,omitempty"`
+	ParkedNanos uint64 `protobuf:"varint,22,opt,name=parked_nanos,json=parkedNanos,proto3" json:"parked_nanos,omitempty"`
+	// flow_limit_hits are misses translated and forwarded without a megaflow
+	// because the PMD held its limit of megaflows.
+	FlowLimitHits uint64 `protobuf:"varint,23,opt,name=flow_limit_hits,json=flowLimitHits,proto3" json:"flow_limit_hits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4441,6 +4444,13 @@ func (x *PmdStats) GetIdleNanos() uint64 {
 func (x *PmdStats) GetParkedNanos() uint64 {
 	if x != nil {
 		return x.ParkedNanos
+	}
+	return 0
+}
+
+func (x *PmdStats) GetFlowLimitHits() uint64 {
+	if x != nil {
+		return x.FlowLimitHits
 	}
 	return 0
 }
@@ -9163,7 +9173,7 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x03age\x18\a \x01(\v2\x19.google.protobuf.DurationR\x03age\"\x11\n" +
 	"\x0fPmdStatsRequest\"<\n" +
 	"\x10PmdStatsResponse\x12(\n" +
-	"\x04pmds\x18\x01 \x03(\v2\x14.vswitch.v1.PmdStatsR\x04pmds\"\x9f\x06\n" +
+	"\x04pmds\x18\x01 \x03(\v2\x14.vswitch.v1.PmdStatsR\x04pmds\"\xc7\x06\n" +
 	"\bPmdStats\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x12\n" +
 	"\x04core\x18\x02 \x01(\x05R\x04core\x12\x18\n" +
@@ -9193,7 +9203,8 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x12tunnel_frag_needed\x18\x14 \x01(\x04R\x10tunnelFragNeeded\x12\x1d\n" +
 	"\n" +
 	"idle_nanos\x18\x15 \x01(\x04R\tidleNanos\x12!\n" +
-	"\fparked_nanos\x18\x16 \x01(\x04R\vparkedNanos\x1a>\n" +
+	"\fparked_nanos\x18\x16 \x01(\x04R\vparkedNanos\x12&\n" +
+	"\x0fflow_limit_hits\x18\x17 \x01(\x04R\rflowLimitHits\x1a>\n" +
 	"\x10TunnelDropsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x16\n" +
