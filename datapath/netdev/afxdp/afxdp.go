@@ -177,8 +177,14 @@ func open(cfg Config) (*Port, error) {
 		queues:  make([]queue, nq),
 	}
 	// Frames each queue keeps posted for the kernel: an eighth of the
-	// pool, at most a ring; they are out of the pool while posted.
+	// pool, at most a ring (2048 frames, 4 MiB); they are out of the pool
+	// while posted. Refuse the port when the pool cannot spare them and
+	// keep an eighth for everything else: a port that opened without fill
+	// frames would look up but receive nothing.
 	p.fillTarget = min(max(cfg.Pool.Size()/8, 2*refillBatch), ringSize)
+	if need, free := p.fillTarget*nq, cfg.Pool.Available()-cfg.Pool.Size()/8; need > free {
+		return nil, fmt.Errorf("packet memory exhausted: %d free frames, %d needed for %d queue(s); raise vswitchd --mem (other_config:mem)", max(free, 0), need, nq)
+	}
 	for i := range p.queues {
 		p.queues[i].fd = -1
 	}

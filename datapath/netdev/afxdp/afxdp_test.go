@@ -617,3 +617,28 @@ func TestGenericDropsOversize(t *testing.T) {
 		t.Logf("stats %+v", st)
 	}
 }
+
+// Ports that would leave the pool without frames are refused with a clear
+// error (before, they opened and then received nothing); the ports already
+// open keep working.
+func TestOpenRefusedWhenPoolExhausted(t *testing.T) {
+	pool := newPool(t) // 16 MiB: 8192 frames, 1024 posted per queue
+	var ok int
+	var err error
+	for i := 0; i < 12 && err == nil; i++ {
+		f := newFixture(t, 1)
+		var p *afxdp.Port
+		p, err = afxdp.Open(afxdp.Config{Name: f.host, Pool: pool, Mode: afxdp.Generic, Queues: 1})
+		if err == nil {
+			t.Cleanup(func() { p.Close() })
+			ok++
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "packet memory exhausted") || !strings.Contains(err.Error(), "--mem") {
+		t.Fatalf("after %d ports: error %v, want packet memory exhausted ... --mem", ok, err)
+	}
+	if ok != 7 {
+		t.Fatalf("%d ports opened before the refusal, want 7 (8192 frames, 1024 each, 1024 kept back)", ok)
+	}
+	t.Logf("refused port %d: %v", ok+1, err)
+}
