@@ -7,10 +7,15 @@ BIN         := bin
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
+# cnitool (the CNI e2e tests' runtime) and the host-local IPAM plugin
+# (Debian's is too old for CNI 1.1), installed into the project's bin/tools.
+TOOLS       := $(CURDIR)/$(BIN)/tools
+CNITOOL_VERSION := v1.3.1
+CNI_PLUGINS_VERSION := v1.9.1
 
 # Debian packages the end-to-end tests and the demo run (peers nobody here
 # wrote). Only the missing ones are installed.
-APT_PACKAGES := iproute2 iputils-ping netcat-openbsd tcpdump ethtool dpdk-dev coreutils qemu-system-x86 cpio kmod xz-utils curl tshark
+APT_PACKAGES := iproute2 iputils-ping netcat-openbsd tcpdump ethtool dpdk-dev libdpdk-dev pkg-config coreutils qemu-system-x86 cpio kmod xz-utils curl tshark python3-os-vif
 
 # Packages with goroutines sharing state: run under the race detector.
 RACE_PKGS := ./datapath/... ./bridge/... ./store/... ./api/... ./vxlan/...
@@ -18,7 +23,7 @@ RACE_PKGS := ./datapath/... ./bridge/... ./store/... ./api/... ./vxlan/...
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '^vswitch/test')
 
 .NOTPARALLEL:
-.PHONY: all build demo test deps vet staticcheck race unit e2e bench bench-micro bench-vhost fuzz clean install
+.PHONY: all build demo test deps vet staticcheck race unit e2e bench bench-micro bench-vhost fuzz clean install scale-cni test-dpdk bench-dpdk
 
 all: build
 
@@ -28,7 +33,7 @@ build:
 demo: build
 	./scripts/demo.sh
 
-test: deps build vet staticcheck race unit e2e
+test: deps build vet staticcheck race unit e2e test-dpdk
 
 deps:
 	@missing=""; \
@@ -37,8 +42,19 @@ deps:
 		echo "apt-get install:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# The SR-IOV e2e test needs QEMU >= 10 (its igb device has SR-IOV):
+	@# bookworm has 7.2, bookworm-backports has 10.x.
+	@if ! qemu-system-x86_64 --version 2>/dev/null | grep -Eq 'version (1[0-9]|[2-9][0-9])\.'; then \
+		if grep -q '^ID=debian' /etc/os-release && grep -q 'VERSION_CODENAME=bookworm' /etc/os-release; then \
+			test -f /etc/apt/sources.list.d/backports.sources || printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' > /etc/apt/sources.list.d/backports.sources; \
+			echo "apt-get install -t bookworm-backports qemu-system-x86"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports qemu-system-x86; \
+		fi; \
+	fi
 	$(GO) mod download
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@test -x $(TOOLS)/cnitool || GOBIN=$(TOOLS) $(GO) install github.com/containernetworking/cni/cnitool@$(CNITOOL_VERSION)
+	@test -x $(TOOLS)/host-local || GOBIN=$(TOOLS) $(GO) install github.com/containernetworking/plugins/plugins/ipam/host-local@$(CNI_PLUGINS_VERSION)
 
 vet:
 	$(GO) vet ./...
@@ -57,6 +73,22 @@ unit:
 e2e: build
 	VSWITCH_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -timeout 15m -v ./test/...
 
+# The dpdk build (-tags dpdk: cgo against libdpdk-dev, found with
+# pkg-config) into bin/dpdk/: vet, lint, unit tests and its end-to-end tests
+# (net_tap, net_af_packet, net_ring, net_null vdevs; no hugepages needed).
+DPDK_PKGS := ./datapath/netdev/... ./cmd/vswitchd/
+test-dpdk: deps
+	$(GO) build -tags dpdk -o $(BIN)/dpdk/ ./cmd/vswitchd ./cmd/vsctl
+	$(GO) vet -tags dpdk $(DPDK_PKGS) ./test/
+	$(STATICCHECK) -tags dpdk $(DPDK_PKGS)
+	$(GO) test -tags dpdk -count=1 ./datapath/netdev/ ./datapath/netdev/dpdk/
+	VSWITCH_BIN_DIR=$(CURDIR)/$(BIN)/dpdk $(GO) test -tags dpdk -count=1 -p 1 -timeout 5m -v -run '^TestDPDK' ./test/
+
+# 200 pods attached with the CNI plugin to one bridge: fds, memory, attach
+# and detach times (as root; docs/cni.md has the figures). CNI_PODS=N.
+scale-cni: deps build
+	VSWITCH_BIN_DIR=$(CURDIR)/$(BIN) VSWITCH_CNI_SCALE=$(or $(CNI_PODS),200) $(GO) test -count=1 -p 1 -timeout 30m -v -run '^TestCNIScale$$' ./test/
+
 # The performance campaign: every case against vswitchd and OVS-DPDK,
 # interleaved, 3 reps (QUICK=1: one rep of cases a, b, g); writes the
 # headline of docs/benchmarks.md and docs/benchmarks.png. Root; installs
@@ -73,6 +105,11 @@ bench-micro:
 # BENCH_SECS / BENCH_REPS tune it.
 bench-vhost: build
 	BUILD=0 REPS=$(or $(BENCH_REPS),3) ./bench/vhost-loop.sh $(or $(BENCH_SECS),10)
+
+# DPDK vdev rx -> switch -> net_null tx on one core, vswitchd (-tags dpdk)
+# vs OVS-DPDK with the same vdevs (as root; installs what is missing).
+bench-dpdk:
+	REPS=$(or $(BENCH_REPS),3) ./bench/dpdk-null.sh $(or $(BENCH_SECS),10)
 
 # Fuzz each target for FUZZTIME, then keep the inputs the fuzzer found
 # interesting as seeds under the package's testdata/fuzz (commit them).

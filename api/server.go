@@ -373,7 +373,7 @@ func (s *service) Show(context.Context, *pb.ShowRequest) (*pb.ShowResponse, erro
 	views := s.sw.Show()
 	resp := &pb.ShowResponse{Bridges: make([]*pb.Bridge, 0, len(views))}
 	for _, bv := range views {
-		b := &pb.Bridge{Name: bv.Name, FailMode: bv.FailMode, Ports: make([]*pb.Port, 0, len(bv.Ports))}
+		b := &pb.Bridge{Name: bv.Name, FailMode: bv.FailMode, DatapathType: bv.DatapathType, Ports: make([]*pb.Port, 0, len(bv.Ports))}
 		for _, pv := range bv.Ports {
 			b.Ports = append(b.Ports, portToProto(pv))
 		}
@@ -394,6 +394,7 @@ func portToProto(pv bridge.PortView) *pb.Port {
 		VlanMode:      pv.VlanMode,
 		Error:         oneLine(pv.Error),
 		Status:        pv.Status,
+		ExternalIds:   pv.ExternalIDs,
 		Stats: &pb.PortStats{
 			RxPackets:   pv.Stats.RxPackets,
 			RxBytes:     pv.Stats.RxBytes,

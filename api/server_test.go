@@ -837,7 +837,7 @@ func TestVsctlAgainstFakeSwitch(t *testing.T) {
 		"vsctl: set Interface p2: \"options:foo\": argument does not end in \"=\" followed by a value (use COLUMN=VALUE or COLUMN:KEY=VALUE)\n")
 	expect(vsctl(t, sock, "add-port", "br0", "p2", "tag=4096"), 1, "", "vsctl: add-port br0 p2: tag 4096 is out of range 0..4095\n")
 	r := vsctl(t, sock, "add-prt", "br0", "p2")
-	if r.code != 2 || !strings.HasPrefix(r.stderr, `vsctl: unknown command "add-prt"; valid commands: add-br, add-flow,`) || strings.Count(r.stderr, "\n") != 1 {
+	if r.code != 2 || !strings.HasPrefix(r.stderr, `vsctl: unknown command "add-prt"; valid commands: add, add-br, add-flow,`) || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("unknown command: %+v", r)
 	}
 	if got := f.callLog()[before:]; len(got) != 0 {

@@ -41,9 +41,10 @@ type Setting struct {
 
 // BridgeView is what `show` prints of a bridge.
 type BridgeView struct {
-	Name     string
-	FailMode string
-	Ports    []PortView
+	Name         string
+	FailMode     string
+	DatapathType string
+	Ports        []PortView
 }
 
 // PortView is what `show` prints of a port.
@@ -60,6 +61,7 @@ type PortView struct {
 	VlanMode      string
 	Error         string // why the port is not working, if it is not
 	Status        map[string]string
+	ExternalIDs   map[string]string
 	Stats         datapath.PortStats
 }
 

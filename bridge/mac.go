@@ -37,6 +37,20 @@ type macTable struct {
 	aging   time.Duration
 	max     int
 	refs    refOwner
+	// notify, when set, gets a token (without blocking) whenever an
+	// entry appears, moves or goes: ports that track the bridge's MACs
+	// (SR-IOV VFs) resync off the forwarding path.
+	notify chan struct{}
+}
+
+// changed signals notify; it never blocks nor allocates.
+func (t *macTable) changed() {
+	if t.notify != nil {
+		select {
+		case t.notify <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func newMACTable(refs refOwner) *macTable {
@@ -56,6 +70,7 @@ func (t *macTable) learn(vlan uint16, mac [6]byte, ofport int, now time.Time) (r
 			return e.ref, false
 		}
 		e.ofport = ofport
+		t.changed()
 		return e.ref, true
 	}
 	if len(t.entries) >= t.max {
@@ -66,6 +81,7 @@ func (t *macTable) learn(vlan uint16, mac [6]byte, ofport int, now time.Time) (r
 		e.ref, _ = t.refs.NewRef()
 	}
 	t.entries[k] = e
+	t.changed()
 	return e.ref, true
 }
 
@@ -85,6 +101,7 @@ func (t *macTable) remove(k macKey, e *macEntry) {
 		t.refs.FreeRef(e.ref)
 	}
 	delete(t.entries, k)
+	t.changed()
 }
 
 func (t *macTable) evictOldest() {

@@ -57,7 +57,7 @@ func (s *Switch) setBridge(name string, settings []Setting) error {
 	if err != nil {
 		return err
 	}
-	failMode, other := b.failMode, maps.Clone(b.other)
+	failMode, other, dpType := b.failMode, maps.Clone(b.other), b.dpType
 	cc, err := s.loadCtlConf(name)
 	if err != nil {
 		return err
@@ -69,6 +69,11 @@ func (s *Switch) setBridge(name string, settings []Setting) error {
 				return errorf(ErrInvalid, "bridge %s: fail_mode %q (valid: standalone, secure)", name, st.Value)
 			}
 			failMode = st.Value
+		case st.Column == "datapath_type" && st.Key == "":
+			if st.Value != "" && st.Value != "netdev" && st.Value != "system" {
+				return errorf(ErrInvalid, "bridge %s: datapath_type %q (valid: netdev, system)", name, st.Value)
+			}
+			dpType = st.Value
 		case st.Column == "other_config" && st.Key != "":
 			if st.Key == "mac-aging-time" || st.Key == "mac-table-size" {
 				if v, err := strconv.Atoi(st.Value); st.Value != "" && (err != nil || v <= 0) {
@@ -81,12 +86,12 @@ func (s *Switch) setBridge(name string, settings []Setting) error {
 				return err
 			}
 		default:
-			return unknownColumn("Bridge", st.Column, "fail_mode", "controller", "protocols", "other_config:KEY")
+			return unknownColumn("Bridge", st.Column, "fail_mode", "datapath_type", "controller", "protocols", "other_config:KEY")
 		}
 	}
 	err = s.st.Update(func(c *store.Config) error {
 		bc := findBridge(c, name)
-		bc.FailMode, bc.OtherConfig = failMode, other
+		bc.FailMode, bc.OtherConfig, bc.DatapathType = failMode, other, dpType
 		cc.save(bc)
 		return nil
 	})
@@ -94,7 +99,7 @@ func (s *Switch) setBridge(name string, settings []Setting) error {
 		return err
 	}
 	oldMode := b.effectiveFailMode()
-	b.failMode, b.other = failMode, other
+	b.failMode, b.other, b.dpType = failMode, other, dpType
 	b.applyOther()
 	if b.effectiveFailMode() != oldMode {
 		if err := s.failModeFlows(b); err != nil {
@@ -321,6 +326,8 @@ func (s *Switch) Get(table, record, column string) (string, error) {
 				return "[]", nil
 			}
 			return atom(b.failMode), nil
+		case "datapath_type":
+			return atom(b.dpType), nil
 		case "other_config":
 			return mapValue(b.other, key, hasKey, record, col)
 		case "controller", "protocols":
@@ -333,7 +340,7 @@ func (s *Switch) Get(table, record, column string) (string, error) {
 			sort.Strings(names)
 			return "[" + strings.Join(names, ", ") + "]", nil
 		}
-		return "", unknownColumn("Bridge", col, "name", "fail_mode", "controller", "protocols", "other_config", "ports")
+		return "", unknownColumn("Bridge", col, "name", "fail_mode", "datapath_type", "controller", "protocols", "other_config", "ports")
 	case "port", "interface":
 		p, ok := s.ports[record]
 		if !ok {

@@ -36,6 +36,8 @@ type Switch struct {
 	tnl     *tunnels   // nil until the first tunnel port
 	watch   *watchHub  // Watch subscribers
 	fc      flowCommit // flow-mods staged for the next group commit
+	// macNotify wakes macWatch when a MAC table changes (macwatch.go).
+	macNotify chan struct{}
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -44,6 +46,7 @@ type Switch struct {
 type bridge struct {
 	name     string
 	failMode string
+	dpType   string // datapath_type: stored and shown only
 	other    map[string]string
 	ports    []*port // in the order added
 	rules    []*rule // in the order added
@@ -85,7 +88,7 @@ type Options struct {
 // New opens the switch on a store and a datapath (not yet started) and
 // reconciles the datapath to the stored configuration.
 func New(st *store.Store, dp *datapath.Datapath, opts Options) (*Switch, error) {
-	s := &Switch{opts: opts, st: st, dp: dp, bridges: map[string]*bridge{}, ports: map[string]*port{}}
+	s := &Switch{opts: opts, st: st, dp: dp, bridges: map[string]*bridge{}, ports: map[string]*port{}, macNotify: make(chan struct{}, 1)}
 	s.punts, s.watch = newPuntTable(), newWatchHub()
 	s.xs.Store(&xsnap{bridges: map[string]*xbridge{}, punts: s.punts})
 	dp.SetUpcaller(s)
@@ -130,6 +133,8 @@ func New(st *store.Store, dp *datapath.Datapath, opts Options) (*Switch, error) 
 	go s.ager(ctx)
 	go s.watchLinks(ctx)
 	go s.watchStates(ctx)
+	s.wg.Add(1)
+	go s.macWatch(ctx)
 	return s, nil
 }
 
@@ -146,7 +151,8 @@ func (s *Switch) Close() {
 }
 
 func (s *Switch) newBridge(bc store.Bridge) *bridge {
-	b := &bridge{name: bc.Name, failMode: bc.FailMode, other: maps.Clone(bc.OtherConfig), macs: newMACTable(s.dp)}
+	b := &bridge{name: bc.Name, failMode: bc.FailMode, dpType: bc.DatapathType, other: maps.Clone(bc.OtherConfig), macs: newMACTable(s.dp)}
+	b.macs.notify = s.macNotify
 	b.applyOther()
 	s.bridges[b.name] = b
 	return b
@@ -245,7 +251,9 @@ func (s *Switch) DelBridge(name string, ifExists bool) error {
 		return err
 	}
 	for _, p := range b.ports {
+		dev := p.dev
 		s.closePort(p)
+		releasePort(p.cfg.Name, dev)
 		delete(s.ports, p.cfg.Name)
 	}
 	s.freeRules(b.rules)
@@ -351,7 +359,7 @@ func validatePort(pc *store.Port) error {
 		if pc.Interface.Options["peer"] == pc.Name {
 			return errorf(ErrInvalid, "interface %s: a patch port cannot be its own peer", pc.Name)
 		}
-	} else if err := netdev.ValidateOptions(typ, pc.Interface.Options); err != nil {
+	} else if err := netdev.ValidatePort(pc.Name, typ, pc.Interface.Options); err != nil {
 		return errorf(ErrInvalid, "interface %s: %v", pc.Name, err)
 	}
 	if pc.Tag != nil && (*pc.Tag < 0 || *pc.Tag > 4095) {
@@ -441,7 +449,9 @@ func (s *Switch) DelPort(brName, name string, ifExists bool) error {
 	if err != nil {
 		return err
 	}
+	dev := p.dev
 	s.closePort(p)
+	releasePort(p.cfg.Name, dev)
 	b := p.br
 	b.ports = slices.DeleteFunc(b.ports, func(q *port) bool { return q == p })
 	delete(s.ports, name)
@@ -487,7 +497,7 @@ func (s *Switch) Show() []BridgeView {
 	var out []BridgeView
 	for _, name := range slices.Sorted(maps.Keys(s.bridges)) {
 		b := s.bridges[name]
-		bv := BridgeView{Name: name, FailMode: b.failMode}
+		bv := BridgeView{Name: name, FailMode: b.failMode, DatapathType: b.dpType}
 		ps := slices.Clone(b.ports)
 		sort.Slice(ps, func(i, j int) bool { return ps[i].cfg.Name < ps[j].cfg.Name })
 		for _, p := range ps {
@@ -503,7 +513,7 @@ func (s *Switch) portView(p *port) PortView {
 		Name: p.cfg.Name, Ofport: p.ofport, DPPort: p.dpNo, Type: p.cfg.Interface.Type,
 		Options: maps.Clone(p.cfg.Interface.Options), MTURequest: p.cfg.Interface.MTURequest,
 		OfportRequest: p.cfg.Interface.OfportRequest, Tag: p.cfg.Tag, Trunks: slices.Clone(p.cfg.Trunks),
-		VlanMode: p.cfg.VlanMode, Error: p.err,
+		VlanMode: p.cfg.VlanMode, Error: p.err, ExternalIDs: maps.Clone(p.cfg.Interface.ExternalIDs),
 	}
 	if p.err != "" && p.dpNo == 0 && p.cfg.Interface.Type != "patch" {
 		v.Ofport = -1

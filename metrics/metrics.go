@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,7 @@ type collector struct {
 	pmdMegaflows, pmdLost, pmdRevalidations               *prometheus.Desc
 	bridgeFlows, portUp                                   *prometheus.Desc
 	packetIns, controllers, pmdIdleSecs                   *prometheus.Desc
+	portXstats                                            *prometheus.Desc
 }
 
 func newCollector(sw *bridge.Switch) *collector {
@@ -54,13 +56,14 @@ func newCollector(sw *bridge.Switch) *collector {
 		packetIns:        prometheus.NewDesc("vswitch_packet_ins_total", "Packets controller actions sent to controllers, by controller and result (sent; dropped: its queue was full; no_controller: none connected).", []string{"bridge", "controller", "result"}, nil),
 		controllers:      prometheus.NewDesc("vswitch_controllers", "Controllers connected to a bridge.", []string{"bridge"}, nil),
 		pmdIdleSecs:      prometheus.NewDesc("vswitch_pmd_idle_seconds_total", "Time a PMD spent idle: polling without packets, or parked on epoll.", append(pmd, "kind"), nil),
+		portXstats:       prometheus.NewDesc("vswitch_port_xstats", "A device's own extended statistics by name (DPDK rte_eth_xstats of dpdk ports; non-zero ones).", append(port, "name"), nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.rxPackets, c.rxBytes, c.txPackets, c.txBytes, c.drops, c.errors, c.portUp,
 		c.pmdPackets, c.pmdHits, c.pmdUpcalls, c.pmdLost, c.pmdRevalidations, c.pmdBusy, c.pmdIdle, c.pmdMegaflows, c.bridgeFlows,
-		c.packetIns, c.controllers, c.pmdIdleSecs} {
+		c.packetIns, c.controllers, c.pmdIdleSecs, c.portXstats} {
 		ch <- d
 	}
 }
@@ -94,6 +97,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				up = 0
 			}
 			gauge(c.portUp, up, l...)
+			// Ports reporting device statistics put them in their status
+			// as xstat_NAME (dpdk ports).
+			for k, v := range p.Status {
+				if name, ok := strings.CutPrefix(k, "xstat_"); ok {
+					if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+						ch <- prometheus.MustNewConstMetric(c.portXstats, prometheus.GaugeValue, float64(n), append(l, name)...)
+					}
+				}
+			}
 		}
 	}
 	for _, p := range c.sw.PMDStats() {

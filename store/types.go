@@ -23,6 +23,9 @@ type Bridge struct {
 	Controllers []string `json:"controllers,omitempty"`
 	// Protocols are the OpenFlow versions allowed (e.g. "OpenFlow13"); schema 2.
 	Protocols []string `json:"protocols,omitempty"`
+	// DatapathType is the datapath_type column ("netdev", "system" or ""):
+	// stored and shown for OVS tools (os-vif sets it); one datapath serves all.
+	DatapathType string `json:"datapath_type,omitempty"`
 	// Ports in the order they were added.
 	Ports []Port `json:"-"`
 	// Flows are OpenFlow rules in ovs-ofctl flow syntax, in the order they

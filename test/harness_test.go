@@ -68,7 +68,7 @@ func buildBinaries(dir string) error {
 		pkgs = append(pkgs, "./cmd/vswitchd", "./cmd/vsctl")
 		binDir = dir
 	}
-	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
+	cmd := exec.Command("go", append(append([]string{"build", "-o", dir + "/"}, e2eBuildTags...), pkgs...)...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %v\n%s", strings.Join(pkgs, " "), err, out)
@@ -83,6 +83,10 @@ func buildBinaries(dir string) error {
 	}
 	return nil
 }
+
+// e2eBuildTags are go build flags for the binaries built here (dpdk_test.go
+// adds -tags dpdk in a dpdk build of the tests).
+var e2eBuildTags []string
 
 // inCI reports whether missing prerequisites must fail rather than skip.
 func inCI() bool { return os.Getenv("CI") == "true" }

@@ -63,6 +63,7 @@ var docs = map[string]cmdDoc{
 	"tnl/route/show":  {"Print the underlay routes tunnels use (read from the kernel)", "vsctl tnl/route/show"},
 	"tnl/arp/show":    {"Print the tunnel next hops' MAC addresses", "vsctl tnl/arp/show"},
 	"tnl/ports/show":  {"Print the tunnel ports and the UDP ports they listen on", "vsctl tnl/ports/show"},
+	"sriov/show":      {"Print SR-IOV physical functions, their VFs' settings and the ports using them", "vsctl sriov/show"},
 
 	"pmd-rxq-rebalance": {"Reassign rx queues to PMDs now by measured load (other_config:pmd-rxq-assign)", "vsctl pmd-rxq-rebalance"},
 }

@@ -54,7 +54,7 @@ func takeDialFlags(args []string, getenv func(string) string) (dialFlags, []stri
 			return f, nil, usagef("option %s: empty value", name)
 		}
 		*dst = val
-		if name == "--server" {
+		if name == "--server" || name == "--db" {
 			f.serverExplicit = true
 		}
 	}
@@ -68,7 +68,7 @@ func takeDialFlags(args []string, getenv func(string) string) (dialFlags, []stri
 
 func (f *dialFlags) field(name string) *string {
 	switch name {
-	case "--server":
+	case "--server", "--db": // ovs-vsctl's --db=unix:PATH|tcp:HOST:PORT (os-vif passes it)
 		return &f.server
 	case "--tls-cert":
 		return &f.cert

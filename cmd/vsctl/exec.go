@@ -106,6 +106,8 @@ func (x *executor) run(ctx context.Context, c *command) error {
 		return err
 	case "list", "find":
 		return x.listRecords(ctx, c)
+	case "clear", "add", "remove", "destroy", "create":
+		return x.recordCommand(ctx, c) // ovsdb.go
 	case "set":
 		err := x.set(ctx, c.table, c.record, c.sets)
 		if err != nil && c.ifExists && isCode(err, codes.NotFound) {
@@ -221,6 +223,15 @@ func (x *executor) run(ctx context.Context, c *command) error {
 			return err
 		}
 		formatTunnels(x.out, c.name, r)
+	case "sriov/show":
+		r, err := x.c.SriovShow(ctx, &pb.SriovShowRequest{})
+		if err != nil {
+			return err
+		}
+		if x.g.format == "json" {
+			return x.json(r)
+		}
+		formatSriov(x.out, r)
 	case "pmd-rxq-show", "dpif-netdev/pmd-rxq-show":
 		r, err := x.c.PmdRxqs(ctx, &pb.PmdRxqsRequest{})
 		if err != nil {

@@ -41,6 +41,9 @@ func formatShow(w io.Writer, bridges []*pb.Bridge) {
 		if b.GetFailMode() != "" {
 			fmt.Fprintf(w, "        fail_mode: %s\n", b.GetFailMode())
 		}
+		if b.GetDatapathType() != "" {
+			fmt.Fprintf(w, "        datapath_type: %s\n", b.GetDatapathType())
+		}
 		for _, p := range b.GetPorts() {
 			fmt.Fprintf(w, "        Port %s\n", atom(p.GetName()))
 			if p.Tag != nil {
@@ -65,6 +68,9 @@ func formatShow(w io.Writer, bridges []*pb.Bridge) {
 			}
 			if p.GetError() != "" {
 				fmt.Fprintf(w, "                error: %s\n", strconv.Quote(p.GetError()))
+			}
+			if len(p.GetExternalIds()) > 0 {
+				fmt.Fprintf(w, "                external_ids: %s\n", formatMap(p.GetExternalIds()))
 			}
 			if len(p.GetStatus()) > 0 {
 				fmt.Fprintf(w, "                status: %s\n", formatMap(p.GetStatus()))

@@ -126,7 +126,7 @@ func run(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 
 	x := &executor{g: g, c: pb.NewVswitchClient(cl.conn), out: stdout, in: stdin}
 	for _, c := range cmds {
-		if err := x.run(ctx, c); err != nil {
+		if err := x.runOne(ctx, c); err != nil { // ovsdb.go: --oneline
 			var ee *exitError
 			if errors.As(err, &ee) {
 				return ee.code
@@ -225,7 +225,8 @@ Bridges:    add-br BR, del-br BR, list-br, br-exists BR (exit 2 if not),
 Ports:      add-port BR PORT [COL[:KEY]=VAL]... [-- set Interface PORT type=T options:K=V ...]
             del-port [BR] PORT, list-ports BR, list-ifaces BR, port-to-br PORT, iface-to-br IFACE
 Records:    set TABLE REC COL[:KEY]=VAL..., get TABLE REC COL[:KEY]...,
-            list TABLE [REC]..., find TABLE [COL[:KEY]=VAL]...
+            list TABLE [REC]..., find TABLE [COL[:KEY]=VAL]...,
+            clear TABLE REC COL..., add|remove TABLE REC COL VAL..., destroy TABLE REC...
             (tables: Bridge, Port, Interface, Open_vSwitch)
 Status:     show, fdb/show BR, fdb/flush [BR]
 OpenFlow:   add-flow BR FLOW, add-flows BR FILE|-, mod-flows BR FLOW [--strict],
@@ -238,9 +239,10 @@ Datapath:   dpif/dump-flows BR (megaflows), pmd-stats-show, pmd-stats-clear, pmd
             pmd-rxq-rebalance (also as dpif-netdev/pmd-stats-show,
             dpif-netdev/pmd-stats-clear, dpif-netdev/pmd-rxq-show, dpif-netdev/pmd-rxq-rebalance)
 
-Options:    --server=PATH|unix:PATH|tcp:HOST:PORT (env VSWITCH_SERVER; default %s)
+Options:    --server=PATH|unix:PATH|tcp:HOST:PORT (also --db=...; env VSWITCH_SERVER; default %s)
             --tls-cert=FILE --tls-key=FILE --tls-ca=FILE (TLS to a tcp: server)
             --timeout=SECS (default 10; 0 waits forever), --may-exist, --if-exists,
-            --strict, --bundle, --names, --no-names, --no-stats, --format=json
+            --strict, --bundle, --names, --no-names, --no-stats, --format=json,
+            --oneline (one output line per command), --id=@NAME
 `, prog, prog, defaultServer)
 }

@@ -39,6 +39,7 @@ type globalOpts struct {
 	columns []string      // ovs-vsctl --columns for list/find
 	bare    bool          // ovs-vsctl --bare: values only, no headings
 	noHead  bool          // ovs-vsctl --no-headings
+	oneline bool          // ovs-vsctl --oneline: each command's output on one line
 	help    bool
 	version bool
 }
@@ -46,7 +47,8 @@ type globalOpts struct {
 // cmdOpts are the options that belong to one command.
 type cmdOpts struct {
 	mayExist, ifExists, strict, bundle bool
-	transient                          bool // add-flow(s): keep the rules out of the store
+	transient                          bool   // add-flow(s): keep the rules out of the store
+	id                                 string // ovs-vsctl --id=@NAME (create; ovsdb.go)
 }
 
 // command is one ovs-vsctl/ovs-ofctl/ovs-appctl command of the line.
@@ -62,6 +64,7 @@ type command struct {
 	portSets  []setting // Port-table columns merged into spec
 	ifaceSets []setting // Interface-table columns merged into spec
 	extra     []setting // Port columns of the tail that PortSpec cannot hold
+	absorbed  int       // set commands merged into this add-port (--oneline prints a line each)
 
 	// set / get
 	table  string
@@ -114,6 +117,11 @@ var commands = map[string]cmdSpec{
 	"list":            {1, -1, "list TABLE [RECORD]..."},
 	"find":            {1, -1, "find TABLE [COLUMN[:KEY]=VALUE]..."},
 	"show":            {0, 1, "show"},
+	"clear":           {3, -1, "clear TABLE RECORD COLUMN..."},
+	"add":             {4, -1, "add TABLE RECORD COLUMN [KEY=]VALUE..."},
+	"remove":          {4, -1, "remove TABLE RECORD COLUMN KEY|VALUE|KEY=VALUE..."},
+	"destroy":         {1, -1, "destroy TABLE [RECORD]..."},
+	"create":          {1, -1, "create TABLE COLUMN[:KEY]=VALUE..."},
 	"fdb/show":        {1, 1, "fdb/show BRIDGE"},
 	"fdb/flush":       {0, 1, "fdb/flush [BRIDGE]"},
 	"add-flow":        {2, 2, "add-flow BRIDGE FLOW"},
@@ -150,6 +158,9 @@ var commands = map[string]cmdSpec{
 	"tnl/route/show": {0, 0, "tnl/route/show"},
 	"tnl/arp/show":   {0, 0, "tnl/arp/show"},
 	"tnl/ports/show": {0, 0, "tnl/ports/show"},
+
+	// SR-IOV.
+	"sriov/show": {0, 0, "sriov/show"},
 }
 
 func commandNames() string {
@@ -307,6 +318,18 @@ func parseOption(g *globalOpts, c *cmdOpts, args []string) (int, error) {
 	case "--bare":
 		g.bare = true
 		return used, noValue()
+	case "--oneline":
+		g.oneline = true
+		return used, noValue()
+	case "--id":
+		v, err := value()
+		if err != nil {
+			return used, err
+		}
+		if !strings.HasPrefix(v, "@") || len(v) < 2 {
+			return used, usagef("--id=%s: the id must be @NAME", v)
+		}
+		c.id = v
 	case "--no-headings", "-d":
 		g.noHead = true
 		return used, noValue()
@@ -326,7 +349,7 @@ func parseOption(g *globalOpts, c *cmdOpts, args []string) (int, error) {
 		if _, err := value(); err != nil {
 			return used, err
 		}
-	case "--no-wait", "--retry", "--stats", "--read-only", "--no-syslog", "--oneline":
+	case "--no-wait", "--retry", "--stats", "--read-only", "--no-syslog":
 		// ovs-vsctl/ovs-ofctl options with no meaning here.
 		return used, noValue()
 	case "--help", "-h":
@@ -435,6 +458,8 @@ func checkCommand(c *command) error {
 		if len(c.args) == 1 {
 			return usagef("show: showing one bridge is not supported; use show")
 		}
+	case "clear", "add", "remove", "destroy", "create":
+		return checkRecordCommand(c) // ovsdb.go
 	}
 	return nil
 }
@@ -724,6 +749,7 @@ func mergeAddPort(cmds []*command) ([]*command, error) {
 				break
 			}
 			c.spec = trial
+			c.absorbed++
 			if n.table == "Interface" {
 				c.ifaceSets = append(c.ifaceSets, n.sets...)
 			} else {

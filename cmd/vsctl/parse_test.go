@@ -130,7 +130,7 @@ func TestBadInputRejectedLocally(t *testing.T) {
 		{[]string{"set", "Interface", "p1", "mtu_request=big"}, `mtu_request "big" is not a number`},
 		{[]string{"set", "Interface", "p1", "ofport_request=65280"}, "out of range 1..65279"},
 		{[]string{"set", "Controller", "br0", "target=x"}, `unknown table "Controller"`},
-		{[]string{"frobnicate", "br0"}, `unknown command "frobnicate"; valid commands: add-br,`},
+		{[]string{"frobnicate", "br0"}, `unknown command "frobnicate"; valid commands: add, add-br,`},
 		{[]string{"--frob", "list-br"}, `unrecognized option "--frob"`},
 		{[]string{"add-br"}, "add-br: wrong number of arguments (usage: add-br BRIDGE)"},
 		{[]string{"add-br", "br0", "br1", "10"}, "fake bridges"},

@@ -21,7 +21,7 @@ import (
 // tableColumns are the columns `list` and `find` show for each table, in
 // the order printed: those the daemon's Get knows.
 var tableColumns = map[string][]string{
-	"Bridge":       {"name", "controller", "fail_mode", "other_config", "ports", "protocols"},
+	"Bridge":       {"name", "controller", "datapath_type", "fail_mode", "other_config", "ports", "protocols"},
 	"Port":         {"name", "other_config", "tag", "trunks", "vlan_mode"},
 	"Interface":    {"name", "error", "external_ids", "mtu_request", "ofport", "ofport_request", "options", "statistics", "type"},
 	"Open_vSwitch": {"other_config"},
@@ -30,7 +30,10 @@ var tableColumns = map[string][]string{
 // names prints a list of names (list-br, list-ports): one a line, or a
 // JSON array with --format=json.
 func (x *executor) names(ns []string) {
-	if x.g.format != "json" {
+	// --oneline is a program reading ovs-vsctl's own output (os-vif's vsctl
+	// driver passes it with --format=json, which ovs-vsctl applies to
+	// tables only): names stay lines for it.
+	if x.g.format != "json" || x.g.oneline {
 		x.lines(ns)
 		return
 	}

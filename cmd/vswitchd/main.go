@@ -20,6 +20,7 @@ import (
 	"vswitch/api"
 	"vswitch/bridge"
 	"vswitch/datapath"
+	"vswitch/datapath/netdev"
 	"vswitch/metrics"
 	"vswitch/store"
 )
@@ -107,6 +108,9 @@ func run() error {
 	if err := o.applyStored(st); err != nil {
 		return err
 	}
+	if err := collectOrphans(st); err != nil { // netnsgc.go
+		return fmt.Errorf("remove ports of vanished network namespaces: %w", err)
+	}
 	cores, err := parseCPUList(o.pmdCores)
 	if err != nil {
 		return fmt.Errorf("--pmd-cores %q: %w", o.pmdCores, err)
@@ -117,6 +121,12 @@ func run() error {
 	}
 	if o.pmdPoll != "auto" && o.pmdPoll != "always" {
 		return fmt.Errorf("--pmd-poll %q: use auto or always", o.pmdPoll)
+	}
+	// DPDK's EAL before any port opens (stored dpdk ports open in bridge.New).
+	if o.dpdkEAL != "" {
+		if err := netdev.InitDPDK(o.dpdkEAL); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(o.runDir, 0o755); err != nil {
 		return fmt.Errorf("run dir: %w", err)

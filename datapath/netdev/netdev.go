@@ -43,6 +43,12 @@ type Kind struct {
 	KernelName bool
 	// Open opens the backend; options and MTU are validated already.
 	Open func(cfg Config) (datapath.Port, error)
+	// Check, when set, vets the option values before anything is stored
+	// (ValidateOptions calls it once the keys are known good).
+	Check func(opts map[string]string) error
+	// CheckPort, when set, vets the options against other ports (the
+	// port's own name excluded), at add-port and set time only.
+	CheckPort func(name string, opts map[string]string) error
 }
 
 var kinds = map[string]Kind{}
@@ -120,6 +126,21 @@ func ValidateOptions(typ string, opts map[string]string) error {
 			return fmt.Errorf("unknown option %q: interface type %s takes no options", k, typ)
 		}
 		return fmt.Errorf("unknown option %q for interface type %s (allowed: %s)", k, typ, strings.Join(allowed, ", "))
+	}
+	if kind.Check != nil {
+		return kind.Check(opts)
+	}
+	return nil
+}
+
+// ValidatePort is ValidateOptions plus the type's checks against other
+// ports (an SR-IOV VF held by another port), for the port called name.
+func ValidatePort(name, typ string, opts map[string]string) error {
+	if err := ValidateOptions(typ, opts); err != nil {
+		return err
+	}
+	if k := kinds[normType(typ)]; k.CheckPort != nil {
+		return k.CheckPort(name, opts)
 	}
 	return nil
 }

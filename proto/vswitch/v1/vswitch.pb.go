@@ -1865,10 +1865,12 @@ func (x *ShowResponse) GetBridges() []*Bridge {
 }
 
 type Bridge struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	FailMode      string                 `protobuf:"bytes,2,opt,name=fail_mode,json=failMode,proto3" json:"fail_mode,omitempty"`
-	Ports         []*Port                `protobuf:"bytes,3,rep,name=ports,proto3" json:"ports,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	FailMode string                 `protobuf:"bytes,2,opt,name=fail_mode,json=failMode,proto3" json:"fail_mode,omitempty"`
+	Ports    []*Port                `protobuf:"bytes,3,rep,name=ports,proto3" json:"ports,omitempty"`
+	// datapath_type as set with `set Bridge BR datapath_type=...` ("" unset).
+	DatapathType  string `protobuf:"bytes,4,opt,name=datapath_type,json=datapathType,proto3" json:"datapath_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1924,6 +1926,13 @@ func (x *Bridge) GetPorts() []*Port {
 	return nil
 }
 
+func (x *Bridge) GetDatapathType() string {
+	if x != nil {
+		return x.DatapathType
+	}
+	return ""
+}
+
 type Port struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1943,7 +1952,10 @@ type Port struct {
 	Stats *PortStats `protobuf:"bytes,12,opt,name=stats,proto3" json:"stats,omitempty"`
 	// status is backend state (vhost-user: mode, socket, state, features,
 	// queue_pairs), as OVS's Interface status column.
-	Status        map[string]string `protobuf:"bytes,13,rep,name=status,proto3" json:"status,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Status map[string]string `protobuf:"bytes,13,rep,name=status,proto3" json:"status,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// external_ids is the Interface external_ids column (os-vif's iface-id,
+	// attached-mac, ...; the CNI plugin's netns, container id, ...).
+	ExternalIds   map[string]string `protobuf:"bytes,14,rep,name=external_ids,json=externalIds,proto3" json:"external_ids,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2065,6 +2077,13 @@ func (x *Port) GetStats() *PortStats {
 func (x *Port) GetStatus() map[string]string {
 	if x != nil {
 		return x.Status
+	}
+	return nil
+}
+
+func (x *Port) GetExternalIds() map[string]string {
+	if x != nil {
+		return x.ExternalIds
 	}
 	return nil
 }
@@ -8944,6 +8963,335 @@ func (x *CapturedFrame) GetDropped() uint64 {
 	return 0
 }
 
+type SriovShowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SriovShowRequest) Reset() {
+	*x = SriovShowRequest{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[124]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SriovShowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SriovShowRequest) ProtoMessage() {}
+
+func (x *SriovShowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[124]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SriovShowRequest.ProtoReflect.Descriptor instead.
+func (*SriovShowRequest) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{124}
+}
+
+type SriovVF struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Index     int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Pci       string                 `protobuf:"bytes,2,opt,name=pci,proto3" json:"pci,omitempty"`
+	Driver    string                 `protobuf:"bytes,3,opt,name=driver,proto3" json:"driver,omitempty"`
+	Netdev    string                 `protobuf:"bytes,4,opt,name=netdev,proto3" json:"netdev,omitempty"`
+	Mac       string                 `protobuf:"bytes,5,opt,name=mac,proto3" json:"mac,omitempty"`
+	Vlan      int32                  `protobuf:"varint,6,opt,name=vlan,proto3" json:"vlan,omitempty"`
+	Qos       int32                  `protobuf:"varint,7,opt,name=qos,proto3" json:"qos,omitempty"`
+	Spoofchk  bool                   `protobuf:"varint,8,opt,name=spoofchk,proto3" json:"spoofchk,omitempty"`
+	Trust     bool                   `protobuf:"varint,9,opt,name=trust,proto3" json:"trust,omitempty"`
+	LinkState string                 `protobuf:"bytes,10,opt,name=link_state,json=linkState,proto3" json:"link_state,omitempty"`
+	MinRate   uint32                 `protobuf:"varint,11,opt,name=min_rate,json=minRate,proto3" json:"min_rate,omitempty"`
+	MaxRate   uint32                 `protobuf:"varint,12,opt,name=max_rate,json=maxRate,proto3" json:"max_rate,omitempty"`
+	// The switch port using the VF, "" if none.
+	Port          string `protobuf:"bytes,13,opt,name=port,proto3" json:"port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SriovVF) Reset() {
+	*x = SriovVF{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[125]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SriovVF) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SriovVF) ProtoMessage() {}
+
+func (x *SriovVF) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[125]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SriovVF.ProtoReflect.Descriptor instead.
+func (*SriovVF) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{125}
+}
+
+func (x *SriovVF) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SriovVF) GetPci() string {
+	if x != nil {
+		return x.Pci
+	}
+	return ""
+}
+
+func (x *SriovVF) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
+}
+
+func (x *SriovVF) GetNetdev() string {
+	if x != nil {
+		return x.Netdev
+	}
+	return ""
+}
+
+func (x *SriovVF) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+func (x *SriovVF) GetVlan() int32 {
+	if x != nil {
+		return x.Vlan
+	}
+	return 0
+}
+
+func (x *SriovVF) GetQos() int32 {
+	if x != nil {
+		return x.Qos
+	}
+	return 0
+}
+
+func (x *SriovVF) GetSpoofchk() bool {
+	if x != nil {
+		return x.Spoofchk
+	}
+	return false
+}
+
+func (x *SriovVF) GetTrust() bool {
+	if x != nil {
+		return x.Trust
+	}
+	return false
+}
+
+func (x *SriovVF) GetLinkState() string {
+	if x != nil {
+		return x.LinkState
+	}
+	return ""
+}
+
+func (x *SriovVF) GetMinRate() uint32 {
+	if x != nil {
+		return x.MinRate
+	}
+	return 0
+}
+
+func (x *SriovVF) GetMaxRate() uint32 {
+	if x != nil {
+		return x.MaxRate
+	}
+	return 0
+}
+
+func (x *SriovVF) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+type SriovPF struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Pci           string                 `protobuf:"bytes,2,opt,name=pci,proto3" json:"pci,omitempty"`
+	Driver        string                 `protobuf:"bytes,3,opt,name=driver,proto3" json:"driver,omitempty"`
+	TotalVfs      int32                  `protobuf:"varint,4,opt,name=total_vfs,json=totalVfs,proto3" json:"total_vfs,omitempty"`
+	NumVfs        int32                  `protobuf:"varint,5,opt,name=num_vfs,json=numVfs,proto3" json:"num_vfs,omitempty"`
+	Autoprobe     bool                   `protobuf:"varint,6,opt,name=autoprobe,proto3" json:"autoprobe,omitempty"`
+	OperState     string                 `protobuf:"bytes,7,opt,name=oper_state,json=operState,proto3" json:"oper_state,omitempty"`
+	Carrier       bool                   `protobuf:"varint,8,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	Vfs           []*SriovVF             `protobuf:"bytes,9,rep,name=vfs,proto3" json:"vfs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SriovPF) Reset() {
+	*x = SriovPF{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[126]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SriovPF) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SriovPF) ProtoMessage() {}
+
+func (x *SriovPF) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[126]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SriovPF.ProtoReflect.Descriptor instead.
+func (*SriovPF) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{126}
+}
+
+func (x *SriovPF) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SriovPF) GetPci() string {
+	if x != nil {
+		return x.Pci
+	}
+	return ""
+}
+
+func (x *SriovPF) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
+}
+
+func (x *SriovPF) GetTotalVfs() int32 {
+	if x != nil {
+		return x.TotalVfs
+	}
+	return 0
+}
+
+func (x *SriovPF) GetNumVfs() int32 {
+	if x != nil {
+		return x.NumVfs
+	}
+	return 0
+}
+
+func (x *SriovPF) GetAutoprobe() bool {
+	if x != nil {
+		return x.Autoprobe
+	}
+	return false
+}
+
+func (x *SriovPF) GetOperState() string {
+	if x != nil {
+		return x.OperState
+	}
+	return ""
+}
+
+func (x *SriovPF) GetCarrier() bool {
+	if x != nil {
+		return x.Carrier
+	}
+	return false
+}
+
+func (x *SriovPF) GetVfs() []*SriovVF {
+	if x != nil {
+		return x.Vfs
+	}
+	return nil
+}
+
+type SriovShowResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pfs           []*SriovPF             `protobuf:"bytes,1,rep,name=pfs,proto3" json:"pfs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SriovShowResponse) Reset() {
+	*x = SriovShowResponse{}
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[127]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SriovShowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SriovShowResponse) ProtoMessage() {}
+
+func (x *SriovShowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vswitch_v1_vswitch_proto_msgTypes[127]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SriovShowResponse.ProtoReflect.Descriptor instead.
+func (*SriovShowResponse) Descriptor() ([]byte, []int) {
+	return file_vswitch_v1_vswitch_proto_rawDescGZIP(), []int{127}
+}
+
+func (x *SriovShowResponse) GetPfs() []*SriovPF {
+	if x != nil {
+		return x.Pfs
+	}
+	return nil
+}
+
 var File_vswitch_v1_vswitch_proto protoreflect.FileDescriptor
 
 const file_vswitch_v1_vswitch_proto_rawDesc = "" +
@@ -9016,11 +9364,12 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x05value\x18\x01 \x01(\tR\x05value\"\r\n" +
 	"\vShowRequest\"<\n" +
 	"\fShowResponse\x12,\n" +
-	"\abridges\x18\x01 \x03(\v2\x12.vswitch.v1.BridgeR\abridges\"a\n" +
+	"\abridges\x18\x01 \x03(\v2\x12.vswitch.v1.BridgeR\abridges\"\x86\x01\n" +
 	"\x06Bridge\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tfail_mode\x18\x02 \x01(\tR\bfailMode\x12&\n" +
-	"\x05ports\x18\x03 \x03(\v2\x10.vswitch.v1.PortR\x05ports\"\xa4\x04\n" +
+	"\x05ports\x18\x03 \x03(\v2\x10.vswitch.v1.PortR\x05ports\x12#\n" +
+	"\rdatapath_type\x18\x04 \x01(\tR\fdatapathType\"\xaa\x05\n" +
 	"\x04Port\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06ofport\x18\x02 \x01(\x05R\x06ofport\x12\x17\n" +
@@ -9036,11 +9385,15 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	" \x01(\tR\bvlanMode\x12\x14\n" +
 	"\x05error\x18\v \x01(\tR\x05error\x12+\n" +
 	"\x05stats\x18\f \x01(\v2\x15.vswitch.v1.PortStatsR\x05stats\x124\n" +
-	"\x06status\x18\r \x03(\v2\x1c.vswitch.v1.Port.StatusEntryR\x06status\x1a:\n" +
+	"\x06status\x18\r \x03(\v2\x1c.vswitch.v1.Port.StatusEntryR\x06status\x12D\n" +
+	"\fexternal_ids\x18\x0e \x03(\v2!.vswitch.v1.Port.ExternalIdsEntryR\vexternalIds\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
 	"\vStatusEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
+	"\x10ExternalIdsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x06\n" +
 	"\x04_tag\"\x9a\x02\n" +
@@ -9584,7 +9937,37 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\tdirection\x18\x02 \x01(\x0e2\x1c.vswitch.v1.CaptureDirectionR\tdirection\x12\x19\n" +
 	"\borig_len\x18\x03 \x01(\rR\aorigLen\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12\x18\n" +
-	"\adropped\x18\x05 \x01(\x04R\adropped*\xee\x01\n" +
+	"\adropped\x18\x05 \x01(\x04R\adropped\"\x12\n" +
+	"\x10SriovShowRequest\"\xb4\x02\n" +
+	"\aSriovVF\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x10\n" +
+	"\x03pci\x18\x02 \x01(\tR\x03pci\x12\x16\n" +
+	"\x06driver\x18\x03 \x01(\tR\x06driver\x12\x16\n" +
+	"\x06netdev\x18\x04 \x01(\tR\x06netdev\x12\x10\n" +
+	"\x03mac\x18\x05 \x01(\tR\x03mac\x12\x12\n" +
+	"\x04vlan\x18\x06 \x01(\x05R\x04vlan\x12\x10\n" +
+	"\x03qos\x18\a \x01(\x05R\x03qos\x12\x1a\n" +
+	"\bspoofchk\x18\b \x01(\bR\bspoofchk\x12\x14\n" +
+	"\x05trust\x18\t \x01(\bR\x05trust\x12\x1d\n" +
+	"\n" +
+	"link_state\x18\n" +
+	" \x01(\tR\tlinkState\x12\x19\n" +
+	"\bmin_rate\x18\v \x01(\rR\aminRate\x12\x19\n" +
+	"\bmax_rate\x18\f \x01(\rR\amaxRate\x12\x12\n" +
+	"\x04port\x18\r \x01(\tR\x04port\"\xfb\x01\n" +
+	"\aSriovPF\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03pci\x18\x02 \x01(\tR\x03pci\x12\x16\n" +
+	"\x06driver\x18\x03 \x01(\tR\x06driver\x12\x1b\n" +
+	"\ttotal_vfs\x18\x04 \x01(\x05R\btotalVfs\x12\x17\n" +
+	"\anum_vfs\x18\x05 \x01(\x05R\x06numVfs\x12\x1c\n" +
+	"\tautoprobe\x18\x06 \x01(\bR\tautoprobe\x12\x1d\n" +
+	"\n" +
+	"oper_state\x18\a \x01(\tR\toperState\x12\x18\n" +
+	"\acarrier\x18\b \x01(\bR\acarrier\x12%\n" +
+	"\x03vfs\x18\t \x03(\v2\x13.vswitch.v1.SriovVFR\x03vfs\":\n" +
+	"\x11SriovShowResponse\x12%\n" +
+	"\x03pfs\x18\x01 \x03(\v2\x13.vswitch.v1.SriovPFR\x03pfs*\xee\x01\n" +
 	"\x0ePacketInReason\x12 \n" +
 	"\x1cPACKET_IN_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19PACKET_IN_REASON_NO_MATCH\x10\x01\x12\x1b\n" +
@@ -9709,7 +10092,7 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\x1dCAPTURE_DIRECTION_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16CAPTURE_DIRECTION_BOTH\x10\x01\x12\x18\n" +
 	"\x14CAPTURE_DIRECTION_RX\x10\x02\x12\x18\n" +
-	"\x14CAPTURE_DIRECTION_TX\x10\x032\xe1\x16\n" +
+	"\x14CAPTURE_DIRECTION_TX\x10\x032\xab\x17\n" +
 	"\aVswitch\x12H\n" +
 	"\tAddBridge\x12\x1c.vswitch.v1.AddBridgeRequest\x1a\x1d.vswitch.v1.AddBridgeResponse\x12H\n" +
 	"\tDelBridge\x12\x1c.vswitch.v1.DelBridgeRequest\x1a\x1d.vswitch.v1.DelBridgeResponse\x12N\n" +
@@ -9752,7 +10135,8 @@ const file_vswitch_v1_vswitch_proto_rawDesc = "" +
 	"\aFlowMod\x12\x1a.vswitch.v1.FlowModRequest\x1a\x1b.vswitch.v1.FlowModResponse\x12T\n" +
 	"\rDumpFlowSpecs\x12 .vswitch.v1.DumpFlowSpecsRequest\x1a!.vswitch.v1.DumpFlowSpecsResponse\x12H\n" +
 	"\tGetConfig\x12\x1c.vswitch.v1.GetConfigRequest\x1a\x1d.vswitch.v1.GetConfigResponse\x12H\n" +
-	"\tSetConfig\x12\x1c.vswitch.v1.SetConfigRequest\x1a\x1d.vswitch.v1.SetConfigResponseB$Z\"vswitch/proto/vswitch/v1;vswitchv1b\x06proto3"
+	"\tSetConfig\x12\x1c.vswitch.v1.SetConfigRequest\x1a\x1d.vswitch.v1.SetConfigResponse\x12H\n" +
+	"\tSriovShow\x12\x1c.vswitch.v1.SriovShowRequest\x1a\x1d.vswitch.v1.SriovShowResponseB$Z\"vswitch/proto/vswitch/v1;vswitchv1b\x06proto3"
 
 var (
 	file_vswitch_v1_vswitch_proto_rawDescOnce sync.Once
@@ -9767,7 +10151,7 @@ func file_vswitch_v1_vswitch_proto_rawDescGZIP() []byte {
 }
 
 var file_vswitch_v1_vswitch_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 129)
+var file_vswitch_v1_vswitch_proto_msgTypes = make([]protoimpl.MessageInfo, 134)
 var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(PacketInReason)(0),               // 0: vswitch.v1.PacketInReason
 	(FlowRemovedReason)(0),            // 1: vswitch.v1.FlowRemovedReason
@@ -9903,194 +10287,204 @@ var file_vswitch_v1_vswitch_proto_goTypes = []any{
 	(*TunnelPort)(nil),                // 131: vswitch.v1.TunnelPort
 	(*CaptureRequest)(nil),            // 132: vswitch.v1.CaptureRequest
 	(*CapturedFrame)(nil),             // 133: vswitch.v1.CapturedFrame
-	nil,                               // 134: vswitch.v1.PortSpec.OptionsEntry
-	nil,                               // 135: vswitch.v1.PortSpec.ExternalIdsEntry
-	nil,                               // 136: vswitch.v1.Port.OptionsEntry
-	nil,                               // 137: vswitch.v1.Port.StatusEntry
-	nil,                               // 138: vswitch.v1.PmdStats.TunnelDropsEntry
-	(*durationpb.Duration)(nil),       // 139: google.protobuf.Duration
+	(*SriovShowRequest)(nil),          // 134: vswitch.v1.SriovShowRequest
+	(*SriovVF)(nil),                   // 135: vswitch.v1.SriovVF
+	(*SriovPF)(nil),                   // 136: vswitch.v1.SriovPF
+	(*SriovShowResponse)(nil),         // 137: vswitch.v1.SriovShowResponse
+	nil,                               // 138: vswitch.v1.PortSpec.OptionsEntry
+	nil,                               // 139: vswitch.v1.PortSpec.ExternalIdsEntry
+	nil,                               // 140: vswitch.v1.Port.OptionsEntry
+	nil,                               // 141: vswitch.v1.Port.StatusEntry
+	nil,                               // 142: vswitch.v1.Port.ExternalIdsEntry
+	nil,                               // 143: vswitch.v1.PmdStats.TunnelDropsEntry
+	(*durationpb.Duration)(nil),       // 144: google.protobuf.Duration
 }
 var file_vswitch_v1_vswitch_proto_depIdxs = []int32{
-	134, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
-	135, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
+	138, // 0: vswitch.v1.PortSpec.options:type_name -> vswitch.v1.PortSpec.OptionsEntry
+	139, // 1: vswitch.v1.PortSpec.external_ids:type_name -> vswitch.v1.PortSpec.ExternalIdsEntry
 	16,  // 2: vswitch.v1.AddPortRequest.port:type_name -> vswitch.v1.PortSpec
 	25,  // 3: vswitch.v1.SetRequest.settings:type_name -> vswitch.v1.Setting
 	32,  // 4: vswitch.v1.ShowResponse.bridges:type_name -> vswitch.v1.Bridge
 	33,  // 5: vswitch.v1.Bridge.ports:type_name -> vswitch.v1.Port
-	136, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
+	140, // 6: vswitch.v1.Port.options:type_name -> vswitch.v1.Port.OptionsEntry
 	34,  // 7: vswitch.v1.Port.stats:type_name -> vswitch.v1.PortStats
-	137, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
-	37,  // 9: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
-	139, // 10: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
-	52,  // 11: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
-	139, // 12: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
-	33,  // 13: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
-	57,  // 14: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
-	62,  // 15: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
-	67,  // 16: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
-	67,  // 17: vswitch.v1.PmdRxqRebalanceResponse.rxqs:type_name -> vswitch.v1.Rxq
-	70,  // 18: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
-	139, // 19: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
-	139, // 20: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
-	73,  // 21: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
-	138, // 22: vswitch.v1.PmdStats.tunnel_drops:type_name -> vswitch.v1.PmdStats.TunnelDropsEntry
-	77,  // 23: vswitch.v1.ControllerRequest.hello:type_name -> vswitch.v1.ControllerHello
-	78,  // 24: vswitch.v1.ControllerRequest.packet_out:type_name -> vswitch.v1.PacketOut
-	79,  // 25: vswitch.v1.ControllerRequest.echo:type_name -> vswitch.v1.Echo
-	81,  // 26: vswitch.v1.ControllerEvent.ready:type_name -> vswitch.v1.ControllerReady
-	82,  // 27: vswitch.v1.ControllerEvent.packet_in:type_name -> vswitch.v1.PacketIn
-	83,  // 28: vswitch.v1.ControllerEvent.flow_removed:type_name -> vswitch.v1.FlowRemoved
-	84,  // 29: vswitch.v1.ControllerEvent.port_status:type_name -> vswitch.v1.PortStatus
-	79,  // 30: vswitch.v1.ControllerEvent.echo_reply:type_name -> vswitch.v1.Echo
-	85,  // 31: vswitch.v1.ControllerEvent.packet_out_result:type_name -> vswitch.v1.PacketOutResult
-	84,  // 32: vswitch.v1.ControllerReady.ports:type_name -> vswitch.v1.PortStatus
-	0,   // 33: vswitch.v1.PacketIn.reason:type_name -> vswitch.v1.PacketInReason
-	1,   // 34: vswitch.v1.FlowRemoved.reason:type_name -> vswitch.v1.FlowRemovedReason
-	139, // 35: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
-	2,   // 36: vswitch.v1.PortStatus.reason:type_name -> vswitch.v1.PortStatusReason
-	88,  // 37: vswitch.v1.ControllerStatusResponse.controllers:type_name -> vswitch.v1.ControllerInfo
-	139, // 38: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
-	3,   // 39: vswitch.v1.WatchEvent.kind:type_name -> vswitch.v1.WatchEventKind
-	4,   // 40: vswitch.v1.FlowModRequest.command:type_name -> vswitch.v1.FlowModCommand
-	93,  // 41: vswitch.v1.FlowModRequest.flows:type_name -> vswitch.v1.FlowSpec
-	94,  // 42: vswitch.v1.FlowSpec.match:type_name -> vswitch.v1.FlowMatch
-	96,  // 43: vswitch.v1.FlowSpec.actions:type_name -> vswitch.v1.FlowAction
-	5,   // 44: vswitch.v1.FlowMatch.ip_frag:type_name -> vswitch.v1.IpFrag
-	95,  // 45: vswitch.v1.FlowMatch.regs:type_name -> vswitch.v1.RegMatch
-	98,  // 46: vswitch.v1.FlowAction.output:type_name -> vswitch.v1.OutputAction
-	97,  // 47: vswitch.v1.FlowAction.normal:type_name -> vswitch.v1.NoArgs
-	97,  // 48: vswitch.v1.FlowAction.flood:type_name -> vswitch.v1.NoArgs
-	97,  // 49: vswitch.v1.FlowAction.all:type_name -> vswitch.v1.NoArgs
-	97,  // 50: vswitch.v1.FlowAction.local:type_name -> vswitch.v1.NoArgs
-	97,  // 51: vswitch.v1.FlowAction.in_port:type_name -> vswitch.v1.NoArgs
-	99,  // 52: vswitch.v1.FlowAction.controller:type_name -> vswitch.v1.ControllerAction
-	97,  // 53: vswitch.v1.FlowAction.drop:type_name -> vswitch.v1.NoArgs
-	100, // 54: vswitch.v1.FlowAction.mod_vlan_vid:type_name -> vswitch.v1.VlanVidAction
-	101, // 55: vswitch.v1.FlowAction.mod_vlan_pcp:type_name -> vswitch.v1.VlanPcpAction
-	97,  // 56: vswitch.v1.FlowAction.strip_vlan:type_name -> vswitch.v1.NoArgs
-	97,  // 57: vswitch.v1.FlowAction.pop_vlan:type_name -> vswitch.v1.NoArgs
-	102, // 58: vswitch.v1.FlowAction.push_vlan:type_name -> vswitch.v1.PushVlanAction
-	103, // 59: vswitch.v1.FlowAction.mod_dl_src:type_name -> vswitch.v1.MacAction
-	103, // 60: vswitch.v1.FlowAction.mod_dl_dst:type_name -> vswitch.v1.MacAction
-	107, // 61: vswitch.v1.FlowAction.resubmit:type_name -> vswitch.v1.ResubmitAction
-	106, // 62: vswitch.v1.FlowAction.goto_table:type_name -> vswitch.v1.TableAction
-	104, // 63: vswitch.v1.FlowAction.mod_nw_src:type_name -> vswitch.v1.Ipv4Action
-	104, // 64: vswitch.v1.FlowAction.mod_nw_dst:type_name -> vswitch.v1.Ipv4Action
-	105, // 65: vswitch.v1.FlowAction.mod_nw_tos:type_name -> vswitch.v1.ValueAction
-	105, // 66: vswitch.v1.FlowAction.mod_nw_ecn:type_name -> vswitch.v1.ValueAction
-	105, // 67: vswitch.v1.FlowAction.mod_nw_ttl:type_name -> vswitch.v1.ValueAction
-	105, // 68: vswitch.v1.FlowAction.mod_tp_src:type_name -> vswitch.v1.ValueAction
-	105, // 69: vswitch.v1.FlowAction.mod_tp_dst:type_name -> vswitch.v1.ValueAction
-	97,  // 70: vswitch.v1.FlowAction.dec_ttl:type_name -> vswitch.v1.NoArgs
-	108, // 71: vswitch.v1.FlowAction.set_field:type_name -> vswitch.v1.SetFieldAction
-	109, // 72: vswitch.v1.FlowAction.load:type_name -> vswitch.v1.LoadAction
-	110, // 73: vswitch.v1.FlowAction.move:type_name -> vswitch.v1.MoveAction
-	111, // 74: vswitch.v1.FlowAction.write_metadata:type_name -> vswitch.v1.WriteMetadataAction
-	105, // 75: vswitch.v1.FlowAction.set_tunnel:type_name -> vswitch.v1.ValueAction
-	105, // 76: vswitch.v1.FlowAction.set_tunnel64:type_name -> vswitch.v1.ValueAction
-	0,   // 77: vswitch.v1.ControllerAction.reason:type_name -> vswitch.v1.PacketInReason
-	6,   // 78: vswitch.v1.SetFieldAction.field:type_name -> vswitch.v1.OfField
-	6,   // 79: vswitch.v1.LoadAction.field:type_name -> vswitch.v1.OfField
-	6,   // 80: vswitch.v1.MoveAction.src:type_name -> vswitch.v1.OfField
-	6,   // 81: vswitch.v1.MoveAction.dst:type_name -> vswitch.v1.OfField
-	93,  // 82: vswitch.v1.DumpFlowSpecsRequest.filter:type_name -> vswitch.v1.FlowSpec
-	93,  // 83: vswitch.v1.FlowSpecStats.spec:type_name -> vswitch.v1.FlowSpec
-	139, // 84: vswitch.v1.FlowSpecStats.duration:type_name -> google.protobuf.Duration
-	113, // 85: vswitch.v1.DumpFlowSpecsResponse.flows:type_name -> vswitch.v1.FlowSpecStats
-	7,   // 86: vswitch.v1.BridgeConfig.fail_mode:type_name -> vswitch.v1.FailMode
-	115, // 87: vswitch.v1.GetConfigResponse.global:type_name -> vswitch.v1.GlobalConfig
-	116, // 88: vswitch.v1.GetConfigResponse.bridge_config:type_name -> vswitch.v1.BridgeConfig
-	115, // 89: vswitch.v1.SetConfigRequest.global:type_name -> vswitch.v1.GlobalConfig
-	116, // 90: vswitch.v1.SetConfigRequest.bridge_config:type_name -> vswitch.v1.BridgeConfig
-	8,   // 91: vswitch.v1.ModPortRequest.action:type_name -> vswitch.v1.PortAction
-	129, // 92: vswitch.v1.TunnelShowResponse.routes:type_name -> vswitch.v1.TunnelRoute
-	130, // 93: vswitch.v1.TunnelShowResponse.neighbours:type_name -> vswitch.v1.TunnelNeighbour
-	131, // 94: vswitch.v1.TunnelShowResponse.ports:type_name -> vswitch.v1.TunnelPort
-	9,   // 95: vswitch.v1.CaptureRequest.direction:type_name -> vswitch.v1.CaptureDirection
-	9,   // 96: vswitch.v1.CapturedFrame.direction:type_name -> vswitch.v1.CaptureDirection
-	10,  // 97: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
-	12,  // 98: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
-	14,  // 99: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
-	17,  // 100: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
-	19,  // 101: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
-	21,  // 102: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
-	23,  // 103: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
-	26,  // 104: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
-	28,  // 105: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
-	121, // 106: vswitch.v1.Vswitch.ModPort:input_type -> vswitch.v1.ModPortRequest
-	123, // 107: vswitch.v1.Vswitch.SetController:input_type -> vswitch.v1.SetControllerRequest
-	125, // 108: vswitch.v1.Vswitch.GetController:input_type -> vswitch.v1.GetControllerRequest
-	30,  // 109: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
-	35,  // 110: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
-	38,  // 111: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
-	40,  // 112: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
-	42,  // 113: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
-	44,  // 114: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
-	46,  // 115: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
-	48,  // 116: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
-	50,  // 117: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
-	53,  // 118: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
-	55,  // 119: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
-	58,  // 120: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
-	60,  // 121: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
-	63,  // 122: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
-	65,  // 123: vswitch.v1.Vswitch.PmdRxqRebalance:input_type -> vswitch.v1.PmdRxqRebalanceRequest
-	68,  // 124: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
-	71,  // 125: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
-	74,  // 126: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
-	76,  // 127: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
-	86,  // 128: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
-	89,  // 129: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
-	132, // 130: vswitch.v1.Vswitch.Capture:input_type -> vswitch.v1.CaptureRequest
-	127, // 131: vswitch.v1.Vswitch.TunnelShow:input_type -> vswitch.v1.TunnelShowRequest
-	91,  // 132: vswitch.v1.Vswitch.FlowMod:input_type -> vswitch.v1.FlowModRequest
-	112, // 133: vswitch.v1.Vswitch.DumpFlowSpecs:input_type -> vswitch.v1.DumpFlowSpecsRequest
-	117, // 134: vswitch.v1.Vswitch.GetConfig:input_type -> vswitch.v1.GetConfigRequest
-	119, // 135: vswitch.v1.Vswitch.SetConfig:input_type -> vswitch.v1.SetConfigRequest
-	11,  // 136: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
-	13,  // 137: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
-	15,  // 138: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
-	18,  // 139: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
-	20,  // 140: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
-	22,  // 141: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
-	24,  // 142: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
-	27,  // 143: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
-	29,  // 144: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
-	122, // 145: vswitch.v1.Vswitch.ModPort:output_type -> vswitch.v1.ModPortResponse
-	124, // 146: vswitch.v1.Vswitch.SetController:output_type -> vswitch.v1.SetControllerResponse
-	126, // 147: vswitch.v1.Vswitch.GetController:output_type -> vswitch.v1.GetControllerResponse
-	31,  // 148: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
-	36,  // 149: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
-	39,  // 150: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
-	41,  // 151: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
-	43,  // 152: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
-	45,  // 153: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
-	47,  // 154: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
-	49,  // 155: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
-	51,  // 156: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
-	54,  // 157: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
-	56,  // 158: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
-	59,  // 159: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
-	61,  // 160: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
-	64,  // 161: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
-	66,  // 162: vswitch.v1.Vswitch.PmdRxqRebalance:output_type -> vswitch.v1.PmdRxqRebalanceResponse
-	69,  // 163: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
-	72,  // 164: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
-	75,  // 165: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
-	80,  // 166: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
-	87,  // 167: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
-	90,  // 168: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
-	133, // 169: vswitch.v1.Vswitch.Capture:output_type -> vswitch.v1.CapturedFrame
-	128, // 170: vswitch.v1.Vswitch.TunnelShow:output_type -> vswitch.v1.TunnelShowResponse
-	92,  // 171: vswitch.v1.Vswitch.FlowMod:output_type -> vswitch.v1.FlowModResponse
-	114, // 172: vswitch.v1.Vswitch.DumpFlowSpecs:output_type -> vswitch.v1.DumpFlowSpecsResponse
-	118, // 173: vswitch.v1.Vswitch.GetConfig:output_type -> vswitch.v1.GetConfigResponse
-	120, // 174: vswitch.v1.Vswitch.SetConfig:output_type -> vswitch.v1.SetConfigResponse
-	136, // [136:175] is the sub-list for method output_type
-	97,  // [97:136] is the sub-list for method input_type
-	97,  // [97:97] is the sub-list for extension type_name
-	97,  // [97:97] is the sub-list for extension extendee
-	0,   // [0:97] is the sub-list for field type_name
+	141, // 8: vswitch.v1.Port.status:type_name -> vswitch.v1.Port.StatusEntry
+	142, // 9: vswitch.v1.Port.external_ids:type_name -> vswitch.v1.Port.ExternalIdsEntry
+	37,  // 10: vswitch.v1.FdbShowResponse.entries:type_name -> vswitch.v1.FdbEntry
+	144, // 11: vswitch.v1.FdbEntry.age:type_name -> google.protobuf.Duration
+	52,  // 12: vswitch.v1.DumpFlowsResponse.flows:type_name -> vswitch.v1.Flow
+	144, // 13: vswitch.v1.Flow.duration:type_name -> google.protobuf.Duration
+	33,  // 14: vswitch.v1.DumpPortsResponse.ports:type_name -> vswitch.v1.Port
+	57,  // 15: vswitch.v1.DumpTablesResponse.tables:type_name -> vswitch.v1.TableStats
+	62,  // 16: vswitch.v1.TraceResponse.steps:type_name -> vswitch.v1.TraceStep
+	67,  // 17: vswitch.v1.PmdRxqsResponse.rxqs:type_name -> vswitch.v1.Rxq
+	67,  // 18: vswitch.v1.PmdRxqRebalanceResponse.rxqs:type_name -> vswitch.v1.Rxq
+	70,  // 19: vswitch.v1.DumpDatapathFlowsResponse.flows:type_name -> vswitch.v1.DatapathFlow
+	144, // 20: vswitch.v1.DatapathFlow.used:type_name -> google.protobuf.Duration
+	144, // 21: vswitch.v1.DatapathFlow.age:type_name -> google.protobuf.Duration
+	73,  // 22: vswitch.v1.PmdStatsResponse.pmds:type_name -> vswitch.v1.PmdStats
+	143, // 23: vswitch.v1.PmdStats.tunnel_drops:type_name -> vswitch.v1.PmdStats.TunnelDropsEntry
+	77,  // 24: vswitch.v1.ControllerRequest.hello:type_name -> vswitch.v1.ControllerHello
+	78,  // 25: vswitch.v1.ControllerRequest.packet_out:type_name -> vswitch.v1.PacketOut
+	79,  // 26: vswitch.v1.ControllerRequest.echo:type_name -> vswitch.v1.Echo
+	81,  // 27: vswitch.v1.ControllerEvent.ready:type_name -> vswitch.v1.ControllerReady
+	82,  // 28: vswitch.v1.ControllerEvent.packet_in:type_name -> vswitch.v1.PacketIn
+	83,  // 29: vswitch.v1.ControllerEvent.flow_removed:type_name -> vswitch.v1.FlowRemoved
+	84,  // 30: vswitch.v1.ControllerEvent.port_status:type_name -> vswitch.v1.PortStatus
+	79,  // 31: vswitch.v1.ControllerEvent.echo_reply:type_name -> vswitch.v1.Echo
+	85,  // 32: vswitch.v1.ControllerEvent.packet_out_result:type_name -> vswitch.v1.PacketOutResult
+	84,  // 33: vswitch.v1.ControllerReady.ports:type_name -> vswitch.v1.PortStatus
+	0,   // 34: vswitch.v1.PacketIn.reason:type_name -> vswitch.v1.PacketInReason
+	1,   // 35: vswitch.v1.FlowRemoved.reason:type_name -> vswitch.v1.FlowRemovedReason
+	144, // 36: vswitch.v1.FlowRemoved.duration:type_name -> google.protobuf.Duration
+	2,   // 37: vswitch.v1.PortStatus.reason:type_name -> vswitch.v1.PortStatusReason
+	88,  // 38: vswitch.v1.ControllerStatusResponse.controllers:type_name -> vswitch.v1.ControllerInfo
+	144, // 39: vswitch.v1.ControllerInfo.connected_for:type_name -> google.protobuf.Duration
+	3,   // 40: vswitch.v1.WatchEvent.kind:type_name -> vswitch.v1.WatchEventKind
+	4,   // 41: vswitch.v1.FlowModRequest.command:type_name -> vswitch.v1.FlowModCommand
+	93,  // 42: vswitch.v1.FlowModRequest.flows:type_name -> vswitch.v1.FlowSpec
+	94,  // 43: vswitch.v1.FlowSpec.match:type_name -> vswitch.v1.FlowMatch
+	96,  // 44: vswitch.v1.FlowSpec.actions:type_name -> vswitch.v1.FlowAction
+	5,   // 45: vswitch.v1.FlowMatch.ip_frag:type_name -> vswitch.v1.IpFrag
+	95,  // 46: vswitch.v1.FlowMatch.regs:type_name -> vswitch.v1.RegMatch
+	98,  // 47: vswitch.v1.FlowAction.output:type_name -> vswitch.v1.OutputAction
+	97,  // 48: vswitch.v1.FlowAction.normal:type_name -> vswitch.v1.NoArgs
+	97,  // 49: vswitch.v1.FlowAction.flood:type_name -> vswitch.v1.NoArgs
+	97,  // 50: vswitch.v1.FlowAction.all:type_name -> vswitch.v1.NoArgs
+	97,  // 51: vswitch.v1.FlowAction.local:type_name -> vswitch.v1.NoArgs
+	97,  // 52: vswitch.v1.FlowAction.in_port:type_name -> vswitch.v1.NoArgs
+	99,  // 53: vswitch.v1.FlowAction.controller:type_name -> vswitch.v1.ControllerAction
+	97,  // 54: vswitch.v1.FlowAction.drop:type_name -> vswitch.v1.NoArgs
+	100, // 55: vswitch.v1.FlowAction.mod_vlan_vid:type_name -> vswitch.v1.VlanVidAction
+	101, // 56: vswitch.v1.FlowAction.mod_vlan_pcp:type_name -> vswitch.v1.VlanPcpAction
+	97,  // 57: vswitch.v1.FlowAction.strip_vlan:type_name -> vswitch.v1.NoArgs
+	97,  // 58: vswitch.v1.FlowAction.pop_vlan:type_name -> vswitch.v1.NoArgs
+	102, // 59: vswitch.v1.FlowAction.push_vlan:type_name -> vswitch.v1.PushVlanAction
+	103, // 60: vswitch.v1.FlowAction.mod_dl_src:type_name -> vswitch.v1.MacAction
+	103, // 61: vswitch.v1.FlowAction.mod_dl_dst:type_name -> vswitch.v1.MacAction
+	107, // 62: vswitch.v1.FlowAction.resubmit:type_name -> vswitch.v1.ResubmitAction
+	106, // 63: vswitch.v1.FlowAction.goto_table:type_name -> vswitch.v1.TableAction
+	104, // 64: vswitch.v1.FlowAction.mod_nw_src:type_name -> vswitch.v1.Ipv4Action
+	104, // 65: vswitch.v1.FlowAction.mod_nw_dst:type_name -> vswitch.v1.Ipv4Action
+	105, // 66: vswitch.v1.FlowAction.mod_nw_tos:type_name -> vswitch.v1.ValueAction
+	105, // 67: vswitch.v1.FlowAction.mod_nw_ecn:type_name -> vswitch.v1.ValueAction
+	105, // 68: vswitch.v1.FlowAction.mod_nw_ttl:type_name -> vswitch.v1.ValueAction
+	105, // 69: vswitch.v1.FlowAction.mod_tp_src:type_name -> vswitch.v1.ValueAction
+	105, // 70: vswitch.v1.FlowAction.mod_tp_dst:type_name -> vswitch.v1.ValueAction
+	97,  // 71: vswitch.v1.FlowAction.dec_ttl:type_name -> vswitch.v1.NoArgs
+	108, // 72: vswitch.v1.FlowAction.set_field:type_name -> vswitch.v1.SetFieldAction
+	109, // 73: vswitch.v1.FlowAction.load:type_name -> vswitch.v1.LoadAction
+	110, // 74: vswitch.v1.FlowAction.move:type_name -> vswitch.v1.MoveAction
+	111, // 75: vswitch.v1.FlowAction.write_metadata:type_name -> vswitch.v1.WriteMetadataAction
+	105, // 76: vswitch.v1.FlowAction.set_tunnel:type_name -> vswitch.v1.ValueAction
+	105, // 77: vswitch.v1.FlowAction.set_tunnel64:type_name -> vswitch.v1.ValueAction
+	0,   // 78: vswitch.v1.ControllerAction.reason:type_name -> vswitch.v1.PacketInReason
+	6,   // 79: vswitch.v1.SetFieldAction.field:type_name -> vswitch.v1.OfField
+	6,   // 80: vswitch.v1.LoadAction.field:type_name -> vswitch.v1.OfField
+	6,   // 81: vswitch.v1.MoveAction.src:type_name -> vswitch.v1.OfField
+	6,   // 82: vswitch.v1.MoveAction.dst:type_name -> vswitch.v1.OfField
+	93,  // 83: vswitch.v1.DumpFlowSpecsRequest.filter:type_name -> vswitch.v1.FlowSpec
+	93,  // 84: vswitch.v1.FlowSpecStats.spec:type_name -> vswitch.v1.FlowSpec
+	144, // 85: vswitch.v1.FlowSpecStats.duration:type_name -> google.protobuf.Duration
+	113, // 86: vswitch.v1.DumpFlowSpecsResponse.flows:type_name -> vswitch.v1.FlowSpecStats
+	7,   // 87: vswitch.v1.BridgeConfig.fail_mode:type_name -> vswitch.v1.FailMode
+	115, // 88: vswitch.v1.GetConfigResponse.global:type_name -> vswitch.v1.GlobalConfig
+	116, // 89: vswitch.v1.GetConfigResponse.bridge_config:type_name -> vswitch.v1.BridgeConfig
+	115, // 90: vswitch.v1.SetConfigRequest.global:type_name -> vswitch.v1.GlobalConfig
+	116, // 91: vswitch.v1.SetConfigRequest.bridge_config:type_name -> vswitch.v1.BridgeConfig
+	8,   // 92: vswitch.v1.ModPortRequest.action:type_name -> vswitch.v1.PortAction
+	129, // 93: vswitch.v1.TunnelShowResponse.routes:type_name -> vswitch.v1.TunnelRoute
+	130, // 94: vswitch.v1.TunnelShowResponse.neighbours:type_name -> vswitch.v1.TunnelNeighbour
+	131, // 95: vswitch.v1.TunnelShowResponse.ports:type_name -> vswitch.v1.TunnelPort
+	9,   // 96: vswitch.v1.CaptureRequest.direction:type_name -> vswitch.v1.CaptureDirection
+	9,   // 97: vswitch.v1.CapturedFrame.direction:type_name -> vswitch.v1.CaptureDirection
+	135, // 98: vswitch.v1.SriovPF.vfs:type_name -> vswitch.v1.SriovVF
+	136, // 99: vswitch.v1.SriovShowResponse.pfs:type_name -> vswitch.v1.SriovPF
+	10,  // 100: vswitch.v1.Vswitch.AddBridge:input_type -> vswitch.v1.AddBridgeRequest
+	12,  // 101: vswitch.v1.Vswitch.DelBridge:input_type -> vswitch.v1.DelBridgeRequest
+	14,  // 102: vswitch.v1.Vswitch.ListBridges:input_type -> vswitch.v1.ListBridgesRequest
+	17,  // 103: vswitch.v1.Vswitch.AddPort:input_type -> vswitch.v1.AddPortRequest
+	19,  // 104: vswitch.v1.Vswitch.DelPort:input_type -> vswitch.v1.DelPortRequest
+	21,  // 105: vswitch.v1.Vswitch.ListPorts:input_type -> vswitch.v1.ListPortsRequest
+	23,  // 106: vswitch.v1.Vswitch.PortToBridge:input_type -> vswitch.v1.PortToBridgeRequest
+	26,  // 107: vswitch.v1.Vswitch.Set:input_type -> vswitch.v1.SetRequest
+	28,  // 108: vswitch.v1.Vswitch.Get:input_type -> vswitch.v1.GetRequest
+	121, // 109: vswitch.v1.Vswitch.ModPort:input_type -> vswitch.v1.ModPortRequest
+	123, // 110: vswitch.v1.Vswitch.SetController:input_type -> vswitch.v1.SetControllerRequest
+	125, // 111: vswitch.v1.Vswitch.GetController:input_type -> vswitch.v1.GetControllerRequest
+	30,  // 112: vswitch.v1.Vswitch.Show:input_type -> vswitch.v1.ShowRequest
+	35,  // 113: vswitch.v1.Vswitch.FdbShow:input_type -> vswitch.v1.FdbShowRequest
+	38,  // 114: vswitch.v1.Vswitch.FdbFlush:input_type -> vswitch.v1.FdbFlushRequest
+	40,  // 115: vswitch.v1.Vswitch.AddFlow:input_type -> vswitch.v1.AddFlowRequest
+	42,  // 116: vswitch.v1.Vswitch.DelFlows:input_type -> vswitch.v1.DelFlowsRequest
+	44,  // 117: vswitch.v1.Vswitch.AddFlows:input_type -> vswitch.v1.AddFlowsRequest
+	46,  // 118: vswitch.v1.Vswitch.ModFlows:input_type -> vswitch.v1.ModFlowsRequest
+	48,  // 119: vswitch.v1.Vswitch.ReplaceFlows:input_type -> vswitch.v1.ReplaceFlowsRequest
+	50,  // 120: vswitch.v1.Vswitch.DumpFlows:input_type -> vswitch.v1.DumpFlowsRequest
+	53,  // 121: vswitch.v1.Vswitch.DumpPorts:input_type -> vswitch.v1.DumpPortsRequest
+	55,  // 122: vswitch.v1.Vswitch.DumpTables:input_type -> vswitch.v1.DumpTablesRequest
+	58,  // 123: vswitch.v1.Vswitch.DumpAggregate:input_type -> vswitch.v1.DumpAggregateRequest
+	60,  // 124: vswitch.v1.Vswitch.Trace:input_type -> vswitch.v1.TraceRequest
+	63,  // 125: vswitch.v1.Vswitch.PmdRxqs:input_type -> vswitch.v1.PmdRxqsRequest
+	65,  // 126: vswitch.v1.Vswitch.PmdRxqRebalance:input_type -> vswitch.v1.PmdRxqRebalanceRequest
+	68,  // 127: vswitch.v1.Vswitch.DumpDatapathFlows:input_type -> vswitch.v1.DumpDatapathFlowsRequest
+	71,  // 128: vswitch.v1.Vswitch.PmdStats:input_type -> vswitch.v1.PmdStatsRequest
+	74,  // 129: vswitch.v1.Vswitch.PmdStatsClear:input_type -> vswitch.v1.PmdStatsClearRequest
+	76,  // 130: vswitch.v1.Vswitch.Controller:input_type -> vswitch.v1.ControllerRequest
+	86,  // 131: vswitch.v1.Vswitch.ControllerStatus:input_type -> vswitch.v1.ControllerStatusRequest
+	89,  // 132: vswitch.v1.Vswitch.Watch:input_type -> vswitch.v1.WatchRequest
+	132, // 133: vswitch.v1.Vswitch.Capture:input_type -> vswitch.v1.CaptureRequest
+	127, // 134: vswitch.v1.Vswitch.TunnelShow:input_type -> vswitch.v1.TunnelShowRequest
+	91,  // 135: vswitch.v1.Vswitch.FlowMod:input_type -> vswitch.v1.FlowModRequest
+	112, // 136: vswitch.v1.Vswitch.DumpFlowSpecs:input_type -> vswitch.v1.DumpFlowSpecsRequest
+	117, // 137: vswitch.v1.Vswitch.GetConfig:input_type -> vswitch.v1.GetConfigRequest
+	119, // 138: vswitch.v1.Vswitch.SetConfig:input_type -> vswitch.v1.SetConfigRequest
+	134, // 139: vswitch.v1.Vswitch.SriovShow:input_type -> vswitch.v1.SriovShowRequest
+	11,  // 140: vswitch.v1.Vswitch.AddBridge:output_type -> vswitch.v1.AddBridgeResponse
+	13,  // 141: vswitch.v1.Vswitch.DelBridge:output_type -> vswitch.v1.DelBridgeResponse
+	15,  // 142: vswitch.v1.Vswitch.ListBridges:output_type -> vswitch.v1.ListBridgesResponse
+	18,  // 143: vswitch.v1.Vswitch.AddPort:output_type -> vswitch.v1.AddPortResponse
+	20,  // 144: vswitch.v1.Vswitch.DelPort:output_type -> vswitch.v1.DelPortResponse
+	22,  // 145: vswitch.v1.Vswitch.ListPorts:output_type -> vswitch.v1.ListPortsResponse
+	24,  // 146: vswitch.v1.Vswitch.PortToBridge:output_type -> vswitch.v1.PortToBridgeResponse
+	27,  // 147: vswitch.v1.Vswitch.Set:output_type -> vswitch.v1.SetResponse
+	29,  // 148: vswitch.v1.Vswitch.Get:output_type -> vswitch.v1.GetResponse
+	122, // 149: vswitch.v1.Vswitch.ModPort:output_type -> vswitch.v1.ModPortResponse
+	124, // 150: vswitch.v1.Vswitch.SetController:output_type -> vswitch.v1.SetControllerResponse
+	126, // 151: vswitch.v1.Vswitch.GetController:output_type -> vswitch.v1.GetControllerResponse
+	31,  // 152: vswitch.v1.Vswitch.Show:output_type -> vswitch.v1.ShowResponse
+	36,  // 153: vswitch.v1.Vswitch.FdbShow:output_type -> vswitch.v1.FdbShowResponse
+	39,  // 154: vswitch.v1.Vswitch.FdbFlush:output_type -> vswitch.v1.FdbFlushResponse
+	41,  // 155: vswitch.v1.Vswitch.AddFlow:output_type -> vswitch.v1.AddFlowResponse
+	43,  // 156: vswitch.v1.Vswitch.DelFlows:output_type -> vswitch.v1.DelFlowsResponse
+	45,  // 157: vswitch.v1.Vswitch.AddFlows:output_type -> vswitch.v1.AddFlowsResponse
+	47,  // 158: vswitch.v1.Vswitch.ModFlows:output_type -> vswitch.v1.ModFlowsResponse
+	49,  // 159: vswitch.v1.Vswitch.ReplaceFlows:output_type -> vswitch.v1.ReplaceFlowsResponse
+	51,  // 160: vswitch.v1.Vswitch.DumpFlows:output_type -> vswitch.v1.DumpFlowsResponse
+	54,  // 161: vswitch.v1.Vswitch.DumpPorts:output_type -> vswitch.v1.DumpPortsResponse
+	56,  // 162: vswitch.v1.Vswitch.DumpTables:output_type -> vswitch.v1.DumpTablesResponse
+	59,  // 163: vswitch.v1.Vswitch.DumpAggregate:output_type -> vswitch.v1.DumpAggregateResponse
+	61,  // 164: vswitch.v1.Vswitch.Trace:output_type -> vswitch.v1.TraceResponse
+	64,  // 165: vswitch.v1.Vswitch.PmdRxqs:output_type -> vswitch.v1.PmdRxqsResponse
+	66,  // 166: vswitch.v1.Vswitch.PmdRxqRebalance:output_type -> vswitch.v1.PmdRxqRebalanceResponse
+	69,  // 167: vswitch.v1.Vswitch.DumpDatapathFlows:output_type -> vswitch.v1.DumpDatapathFlowsResponse
+	72,  // 168: vswitch.v1.Vswitch.PmdStats:output_type -> vswitch.v1.PmdStatsResponse
+	75,  // 169: vswitch.v1.Vswitch.PmdStatsClear:output_type -> vswitch.v1.PmdStatsClearResponse
+	80,  // 170: vswitch.v1.Vswitch.Controller:output_type -> vswitch.v1.ControllerEvent
+	87,  // 171: vswitch.v1.Vswitch.ControllerStatus:output_type -> vswitch.v1.ControllerStatusResponse
+	90,  // 172: vswitch.v1.Vswitch.Watch:output_type -> vswitch.v1.WatchEvent
+	133, // 173: vswitch.v1.Vswitch.Capture:output_type -> vswitch.v1.CapturedFrame
+	128, // 174: vswitch.v1.Vswitch.TunnelShow:output_type -> vswitch.v1.TunnelShowResponse
+	92,  // 175: vswitch.v1.Vswitch.FlowMod:output_type -> vswitch.v1.FlowModResponse
+	114, // 176: vswitch.v1.Vswitch.DumpFlowSpecs:output_type -> vswitch.v1.DumpFlowSpecsResponse
+	118, // 177: vswitch.v1.Vswitch.GetConfig:output_type -> vswitch.v1.GetConfigResponse
+	120, // 178: vswitch.v1.Vswitch.SetConfig:output_type -> vswitch.v1.SetConfigResponse
+	137, // 179: vswitch.v1.Vswitch.SriovShow:output_type -> vswitch.v1.SriovShowResponse
+	140, // [140:180] is the sub-list for method output_type
+	100, // [100:140] is the sub-list for method input_type
+	100, // [100:100] is the sub-list for extension type_name
+	100, // [100:100] is the sub-list for extension extendee
+	0,   // [0:100] is the sub-list for field type_name
 }
 
 func init() { file_vswitch_v1_vswitch_proto_init() }
@@ -10160,7 +10554,7 @@ func file_vswitch_v1_vswitch_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vswitch_v1_vswitch_proto_rawDesc), len(file_vswitch_v1_vswitch_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   129,
+			NumMessages:   134,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

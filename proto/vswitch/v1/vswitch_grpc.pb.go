@@ -72,6 +72,7 @@ const (
 	Vswitch_DumpFlowSpecs_FullMethodName     = "/vswitch.v1.Vswitch/DumpFlowSpecs"
 	Vswitch_GetConfig_FullMethodName         = "/vswitch.v1.Vswitch/GetConfig"
 	Vswitch_SetConfig_FullMethodName         = "/vswitch.v1.Vswitch/SetConfig"
+	Vswitch_SriovShow_FullMethodName         = "/vswitch.v1.Vswitch/SriovShow"
 )
 
 // VswitchClient is the client API for Vswitch service.
@@ -186,6 +187,9 @@ type VswitchClient interface {
 	GetConfig(ctx context.Context, in *GetConfigRequest, opts ...grpc.CallOption) (*GetConfigResponse, error)
 	// SetConfig changes the settings that are given and leaves the others.
 	SetConfig(ctx context.Context, in *SetConfigRequest, opts ...grpc.CallOption) (*SetConfigResponse, error)
+	// SriovShow lists the host's SR-IOV physical functions and their
+	// virtual functions, with the switch port using each (vsctl sriov/show).
+	SriovShow(ctx context.Context, in *SriovShowRequest, opts ...grpc.CallOption) (*SriovShowResponse, error)
 }
 
 type vswitchClient struct {
@@ -607,6 +611,16 @@ func (c *vswitchClient) SetConfig(ctx context.Context, in *SetConfigRequest, opt
 	return out, nil
 }
 
+func (c *vswitchClient) SriovShow(ctx context.Context, in *SriovShowRequest, opts ...grpc.CallOption) (*SriovShowResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SriovShowResponse)
+	err := c.cc.Invoke(ctx, Vswitch_SriovShow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VswitchServer is the server API for Vswitch service.
 // All implementations must embed UnimplementedVswitchServer
 // for forward compatibility.
@@ -719,6 +733,9 @@ type VswitchServer interface {
 	GetConfig(context.Context, *GetConfigRequest) (*GetConfigResponse, error)
 	// SetConfig changes the settings that are given and leaves the others.
 	SetConfig(context.Context, *SetConfigRequest) (*SetConfigResponse, error)
+	// SriovShow lists the host's SR-IOV physical functions and their
+	// virtual functions, with the switch port using each (vsctl sriov/show).
+	SriovShow(context.Context, *SriovShowRequest) (*SriovShowResponse, error)
 	mustEmbedUnimplementedVswitchServer()
 }
 
@@ -845,6 +862,9 @@ func (UnimplementedVswitchServer) GetConfig(context.Context, *GetConfigRequest) 
 }
 func (UnimplementedVswitchServer) SetConfig(context.Context, *SetConfigRequest) (*SetConfigResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetConfig not implemented")
+}
+func (UnimplementedVswitchServer) SriovShow(context.Context, *SriovShowRequest) (*SriovShowResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SriovShow not implemented")
 }
 func (UnimplementedVswitchServer) mustEmbedUnimplementedVswitchServer() {}
 func (UnimplementedVswitchServer) testEmbeddedByValue()                 {}
@@ -1544,6 +1564,24 @@ func _Vswitch_SetConfig_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Vswitch_SriovShow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SriovShowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VswitchServer).SriovShow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Vswitch_SriovShow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VswitchServer).SriovShow(ctx, req.(*SriovShowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Vswitch_ServiceDesc is the grpc.ServiceDesc for Vswitch service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1694,6 +1732,10 @@ var Vswitch_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetConfig",
 			Handler:    _Vswitch_SetConfig_Handler,
+		},
+		{
+			MethodName: "SriovShow",
+			Handler:    _Vswitch_SriovShow_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
