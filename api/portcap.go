@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"vswitch/bridge"
@@ -44,6 +45,11 @@ func (s *service) Capture(req *pb.CaptureRequest, stream pb.Vswitch_CaptureServe
 		return toStatus(err)
 	}
 	defer api.StopCapture(c)
+	// Headers now tell the client the port is tapped (stream.Header()
+	// returns), before any frame: a capture is then known to be running.
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
 	// Poll rather than block on Frames: a blocked reader would have the PMD
 	// wake this goroutine for every frame it hands over.
 	tick := time.NewTicker(2 * time.Millisecond)

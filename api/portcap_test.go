@@ -66,21 +66,32 @@ func TestCaptureRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go st.Recv()
+	// Headers arrive once the server holds the port.
+	if _, err := st.Header(); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { _, err := st.Recv(); first <- err }()
+	var last error
 	busy := func() bool {
-		err := captureErr(c, &pb.CaptureRequest{Port: br, Count: 1}, 300*time.Millisecond)
-		return status.Code(err) == codes.FailedPrecondition && strings.Contains(err.Error(), "already being captured")
+		last = captureErr(c, &pb.CaptureRequest{Port: br, Count: 1}, 300*time.Millisecond)
+		return status.Code(last) == codes.FailedPrecondition && strings.Contains(last.Error(), "already being captured")
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for !busy() {
 		if time.Now().After(deadline) {
-			t.Fatal("a second capture of a captured port was not refused")
+			select {
+			case err := <-first:
+				t.Fatalf("a second capture of a captured port was not refused: %v (first stream: %v)", last, err)
+			default:
+			}
+			t.Fatalf("a second capture of a captured port was not refused: %v (first stream open)", last)
 		}
 	}
 	cancel()
 	for busy() {
 		if time.Now().After(deadline) {
-			t.Fatal("the port stayed captured after its stream ended")
+			t.Fatalf("the port stayed captured after its stream ended: %v", last)
 		}
 	}
 }
