@@ -15,6 +15,7 @@
 # Env:   CASE=a (see below) SECS=10 REPS=1 TARGETS="vswitch ovs" TXFIRST=32 QSIZE=256
 #        WARMUP=2 (one-second samples dropped at the start)  MEM=256 (testpmd MB)
 #        OVS_MODE=client|server  OUT=DIR (keep raw logs there)  BUILD=1 (go build)
+#        PERF=1: perf-profile the PMD thread for half the run (perf-*.txt in OUT)
 #        QUIET_PCT=15 QUIET_WAIT=120: before each run wait until other processes
 #        use < QUIET_PCT % CPU (the machine may be shared), for at most QUIET_WAIT s
 #        CONTENDED_PCT=10: a run whose PMD or testpmd waited on a run queue for
@@ -214,6 +215,7 @@ tp_measure() {
 	for i in $(seq "$SECS"); do
 		sleep 1; tp_cmd "show port stats all"
 		[ "$i" = $((SECS / 2)) ] && others_cpu >"$RUN_DIR/others_cpu" &
+		[ "$i" = "$WARMUP" ] && [ "${PERF:-0}" = 1 ] && pmd_profile &
 	done
 	[ "$CASE" = g ] || tp_cmd "stop"
 	w1=$(date +%s%N)
@@ -225,6 +227,7 @@ tp_measure() {
 	WAITS+=" testpmd_waited=$(((($(run_delay "$TP_PID" .) - t0) * 100) / (w1 - w0)))%"
 	[ "$CASE" = g ] || tp_wait 'Accumulated forward statistics' 10
 	wait_for 5 test -s "$RUN_DIR/others_cpu"
+	[ "${PERF:-0}" = 1 ] && wait
 	# Rx-pps lines come in groups of NPORTS (one per port) per `show port
 	# stats all`; the overlay ports 0 and 1 are summed.
 	read -r MPPS MPPS_MIN MPPS_MAX NSAMP P0 P1 < <(tail -n +$((l0 + 1)) "$TP_LOG" | awk -v skip=$((WARMUP + 1)) -v np="$NPORTS" '
@@ -254,6 +257,21 @@ run_delay() {
 
 # cpu_ns PID REGEX: nanoseconds the threads of PID whose name matches REGEX
 # have run on a CPU (schedstat field 1).
+# pmd_profile: with PERF=1, samples the switch's PMD thread(s) with perf for
+# half the run (call graphs; frame pointers in both Go and OVS) and keeps
+# perf's flat and caller reports in the run dir (perf-flat.txt, perf-tree.txt).
+pmd_profile() {
+	local t c tids=""
+	for t in /proc/"$SWITCH_PID"/task/*; do
+		read -r c <"$t/comm" 2>/dev/null || continue
+		[[ "$c" =~ ^pmd ]] && tids+="${tids:+,}${t##*/}"
+	done
+	[ -n "$tids" ] || return 0
+	perf record -q -F 1999 -g -t "$tids" -o "$RUN_DIR/perf.data" -- sleep $((SECS / 2)) 2>/dev/null || return 0
+	perf report -q -i "$RUN_DIR/perf.data" --no-children --stdio -g none --percent-limit 0.7 >"$RUN_DIR/perf-flat.txt" 2>/dev/null
+	perf report -q -i "$RUN_DIR/perf.data" --children --stdio -g none --percent-limit 2 >"$RUN_DIR/perf-tree.txt" 2>/dev/null
+	rm -f "$RUN_DIR/perf.data"
+}
 cpu_ns() {
 	local t s=0 c
 	for t in /proc/"$1"/task/*; do

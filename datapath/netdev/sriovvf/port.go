@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"vswitch/datapath"
 	"vswitch/sriov"
@@ -26,6 +27,30 @@ import (
 // maxFilters bounds the MACs a VF port programs (igbvf holds 3; other
 // VFs more). The reflection check scans this many at most.
 const maxFilters = 32
+
+// The source MACs of frames the switch sent out of the VF are kept in a
+// small direct-mapped table, written by the PMDs as they transmit: a frame
+// coming back with such a source within reflectWindow is a reflection even
+// when the bridge has not yet learned (and programmed) that MAC — the NIC
+// hands a flooded broadcast back at once, long before the bridge's
+// watcher runs.
+const (
+	sentSlots     = 1024
+	reflectWindow = int64(2 * time.Second)
+)
+
+type sentMAC struct {
+	mac atomic.Uint64 // macKey of the source, 0 if empty
+	at  atomic.Int64  // when it was last sent (UnixNano)
+}
+
+// macKey packs a unicast MAC into a nonzero word.
+func macKey(b []byte) uint64 {
+	_ = b[5]
+	return 1<<63 | uint64(b[0])<<40 | uint64(b[1])<<32 | uint64(b[2])<<24 | uint64(b[3])<<16 | uint64(b[4])<<8 | uint64(b[5])
+}
+
+func sentSlot(k uint64) int { return int((k * 0x9e3779b97f4a7c15) >> 54) } // top 10 bits: 1024 slots
 
 // macSet is an immutable set the PMD reads through an atomic pointer.
 type macSet struct {
@@ -55,6 +80,7 @@ type Port struct {
 
 	programmed atomic.Pointer[macSet]
 	reflected  atomic.Uint64
+	sent       [sentSlots]sentMAC
 
 	mu       sync.Mutex
 	closed   bool
@@ -85,18 +111,20 @@ func (p *Port) EswitchGroup() string { return p.PF }
 func (p *Port) Name() string { return p.name }
 
 // Rx receives from the backend and drops reflections: frames whose source
-// MAC the switch programmed on this VF. No allocation.
+// MAC the switch programmed on this VF or recently sent out of it. No
+// allocation.
 func (p *Port) Rx(q int, b *datapath.Batch, c *datapath.Cache) int {
 	start := b.N
 	n := p.Port.Rx(q, b, c)
-	set := p.programmed.Load()
-	if n == 0 || set.n == 0 {
+	if n == 0 {
 		return n
 	}
+	set := p.programmed.Load()
+	now := time.Now().UnixNano()
 	w := start
 	for i := start; i < b.N; i++ {
 		pk := b.Pkts[i]
-		if d := pk.Data(); len(d) >= 12 && set.has(d[6:12]) {
+		if d := pk.Data(); len(d) >= 12 && (set.has(d[6:12]) || p.sentRecently(d[6:12], now)) {
 			c.Put(pk)
 			p.reflected.Add(1)
 			continue
@@ -110,6 +138,42 @@ func (p *Port) Rx(q int, b *datapath.Batch, c *datapath.Cache) int {
 	}
 	b.N = w
 	return n - dropped
+}
+
+// Tx notes each frame's unicast source MAC as sent out of the VF, then
+// hands the batch to the backend.
+func (p *Port) Tx(q int, b *datapath.Batch, c *datapath.Cache) {
+	if b.N > 0 {
+		now := time.Now().UnixNano()
+		for _, pk := range b.Packets() {
+			d := pk.Data()
+			if len(d) < 12 || d[6]&1 != 0 {
+				continue
+			}
+			k := macKey(d[6:12])
+			sl := &p.sent[sentSlot(k)]
+			if sl.mac.Load() != k {
+				sl.mac.Store(k)
+			}
+			// Refreshed at most once a millisecond: fewer stores to a
+			// line other PMDs may read.
+			if sl.at.Load() < now-int64(time.Millisecond) {
+				sl.at.Store(now)
+			}
+		}
+	}
+	p.Port.Tx(q, b, c)
+}
+
+// sentRecently reports whether a frame from src left through this VF
+// within reflectWindow of now.
+func (p *Port) sentRecently(src []byte, now int64) bool {
+	if src[0]&1 != 0 {
+		return false
+	}
+	k := macKey(src)
+	sl := &p.sent[sentSlot(k)]
+	return sl.mac.Load() == k && now-sl.at.Load() < reflectWindow
 }
 
 // SlowPoll forwards the backend's answer (AF_PACKET polls by syscall).
