@@ -205,7 +205,7 @@ tp_measure() {
 	local hook=$1 i l0
 	sleep 2                       # let the back end finish enabling its vrings
 	$hook
-	local w0 p0 t0 w1 c0
+	local w0 p0 t0 w1 c0 PERF_PID=
 	w0=$(date +%s%N); p0=$(run_delay "$SWITCH_PID" '^pmd'); t0=$(run_delay "$TP_PID" .)
 	c0=$(cpu_ns "$SWITCH_PID" '^pmd')
 	l0=$(wc -l <"$TP_LOG")
@@ -215,7 +215,7 @@ tp_measure() {
 	for i in $(seq "$SECS"); do
 		sleep 1; tp_cmd "show port stats all"
 		[ "$i" = $((SECS / 2)) ] && others_cpu >"$RUN_DIR/others_cpu" &
-		[ "$i" = "$WARMUP" ] && [ "${PERF:-0}" = 1 ] && pmd_profile &
+		if [ "$i" = "$WARMUP" ] && [ "${PERF:-0}" = 1 ]; then pmd_profile & PERF_PID=$!; fi
 	done
 	[ "$CASE" = g ] || tp_cmd "stop"
 	w1=$(date +%s%N)
@@ -227,7 +227,7 @@ tp_measure() {
 	WAITS+=" testpmd_waited=$(((($(run_delay "$TP_PID" .) - t0) * 100) / (w1 - w0)))%"
 	[ "$CASE" = g ] || tp_wait 'Accumulated forward statistics' 10
 	wait_for 5 test -s "$RUN_DIR/others_cpu"
-	[ "${PERF:-0}" = 1 ] && wait
+	[ -n "${PERF_PID:-}" ] && wait "$PERF_PID"
 	# Rx-pps lines come in groups of NPORTS (one per port) per `show port
 	# stats all`; the overlay ports 0 and 1 are summed.
 	read -r MPPS MPPS_MIN MPPS_MAX NSAMP P0 P1 < <(tail -n +$((l0 + 1)) "$TP_LOG" | awk -v skip=$((WARMUP + 1)) -v np="$NPORTS" '
@@ -532,7 +532,7 @@ ovs_stats() {
 	# ("Used TSC cycles: U (P % of total cycles)") over the measurement duration.
 	COST=$(awk '
 		/Measurement duration:/ { d = $3 }
-		/Used TSC cycles:/ { u = $5; p = $7 }
+		/Used TSC cycles:/ { u = $5; match($0, /\( *[0-9.]+ %/); p = substr($0, RSTART + 1, RLENGTH - 2) + 0 }
 		/Rx packets:/ { match($0, /[0-9.]+ cycles\/pkt/); c = substr($0, RSTART, RLENGTH - 11) }
 		END { if (c == "") { print "?"; exit }
 		      if (d > 0 && p > 0) printf "%s cyc/pkt (%.1f ns)", c, c / (u * 100 / p / d) * 1e9
