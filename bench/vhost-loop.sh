@@ -259,7 +259,7 @@ run_delay() {
 # have run on a CPU (schedstat field 1).
 # pmd_profile: with PERF=1, samples the switch's PMD thread(s) with perf for
 # half the run (call graphs; frame pointers in both Go and OVS) and keeps
-# perf's flat and caller reports in the run dir (perf-flat.txt, perf-tree.txt).
+# perf's flat, caller and per-library reports in the run dir (perf-*.txt).
 pmd_profile() {
 	local t c tids=""
 	for t in /proc/"$SWITCH_PID"/task/*; do
@@ -270,6 +270,7 @@ pmd_profile() {
 	perf record -q -F 1999 -g -t "$tids" -o "$RUN_DIR/perf.data" -- sleep $((SECS / 2)) 2>/dev/null || return 0
 	perf report -q -i "$RUN_DIR/perf.data" --no-children --stdio -g none --percent-limit 0.7 >"$RUN_DIR/perf-flat.txt" 2>/dev/null
 	perf report -q -i "$RUN_DIR/perf.data" --children --stdio -g none --percent-limit 2 >"$RUN_DIR/perf-tree.txt" 2>/dev/null
+	perf report -q -i "$RUN_DIR/perf.data" --no-children --stdio -g none --sort dso >"$RUN_DIR/perf-dso.txt" 2>/dev/null
 	rm -f "$RUN_DIR/perf.data"
 }
 cpu_ns() {
@@ -338,6 +339,7 @@ underlay_ns() {
 # namespace NS. Static neighbours: no ARP in the measurement.
 hosts_up() {
 	local n
+	SW_NS=$1
 	for n in a b; do
 		ip netns add "$TAG-$n" || return 1
 		NETNS+=("$TAG-$n")
@@ -355,16 +357,38 @@ hosts_up() {
 probe_measure() {
 	local hook=$1 w0 c0 w1
 	$hook
+	# Kernel-stamped captures where a datagram enters the switch (its port
+	# la) and where it arrives at B (B's end of lb: OVS's af_packet vdev
+	# bypasses the qdisc, so a capture on lb would not see what it sends):
+	# the switch's own transit time per datagram (latprobe -transit-in),
+	# without the hosts' wake-ups.
+	local caps=() p ns dev
+	for p in la lb; do
+		if [ $p = la ]; then ns=$SW_NS dev=la; else ns=$TAG-b dev=eth0; fi
+		ip netns exec "$ns" tcpdump -U --immediate-mode -i "$dev" -nn -s 96 --time-stamp-precision=nano -w "$RUN_DIR/$p.pcap" \
+			udp dst port 9000 2>"$RUN_DIR/tcpdump-$p.log" &
+		caps+=($!)
+	done
+	wait_for 5 sh -c "grep -q listening '$RUN_DIR/tcpdump-la.log' && grep -q listening '$RUN_DIR/tcpdump-lb.log'"
+	sleep 0.5
 	w0=$(date +%s%N); c0=$(cpu_ns "$SWITCH_PID" '^pmd')
 	"$ROOT/bin/latprobe" -a "$TAG-a" -b "$TAG-b" -dst 10.77.0.2:9000 -count 2000 -interval 1ms \
 		-wake "${WAKE_SAMPLES:-15}" -gap 1s >"$RUN_DIR/latprobe.txt" 2>&1
 	w1=$(date +%s%N)
+	kill -INT "${caps[@]}" 2>/dev/null; wait "${caps[@]}" 2>/dev/null
+	"$ROOT/bin/latprobe" -transit-in "$RUN_DIR/la.pcap" -transit-out "$RUN_DIR/lb.pcap" -count 2000 \
+		-wake "${WAKE_SAMPLES:-15}" >>"$RUN_DIR/latprobe.txt" 2>&1
+	rm -f "$RUN_DIR/la.pcap" "$RUN_DIR/lb.pcap"
 	PMD_CPU=$(awk -v c="$(($(cpu_ns "$SWITCH_PID" '^pmd') - c0))" -v w=$((w1 - w0)) 'BEGIN { printf "%.2f", c * 100 / w }')
 	LAT=$(awk '/^light:/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 			l = sprintf("light_p50_us=%s light_p99_us=%s light_lost=%d", v["p50_us"], v["p99_us"], v["sent"] - v["received"]) }
 		/^wake:/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); w[kv[1]] = kv[2] }
 			k = sprintf("wake_p50_us=%s wake_max_us=%s wake_lost=%d", w["p50_us"], w["max_us"], w["sent"] - w["received"]) }
-		END { print l, k }' "$RUN_DIR/latprobe.txt")
+		/^switch-wake:/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); x[kv[1]] = kv[2] }
+			s = sprintf(" switch_wake_p50_us=%s switch_wake_max_us=%s", x["p50_us"], x["max_us"]) }
+		/^switch-light:/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); y[kv[1]] = kv[2] }
+			s2 = sprintf(" switch_light_p50_us=%s", y["p50_us"]) }
+		END { print l, k s s2 }' "$RUN_DIR/latprobe.txt")
 	WAITS="pmd_waited=0% testpmd_waited=0%"
 }
 

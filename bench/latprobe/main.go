@@ -8,6 +8,7 @@
 // poll threads when idle must wake for each one).
 //
 //	latprobe -a NS_A -b NS_B -dst 10.77.0.2:9000 [-count 2000 -interval 1ms -wake 20 -gap 1s]
+//	latprobe -transit-in la.pcap -transit-out lb.pcap -count 2000 -wake 20   (the switch's own share)
 package main
 
 import (
@@ -32,7 +33,16 @@ func main() {
 	interval := flag.Duration("interval", time.Millisecond, "light-load spacing")
 	wake := flag.Int("wake", 20, "wake-up datagrams, each after -gap of silence")
 	gap := flag.Duration("gap", time.Second, "silence before each wake-up datagram")
+	in := flag.String("transit-in", "", "instead of probing: a nanosecond pcap of the switch's ingress port from a run (see transit.go)")
+	out := flag.String("transit-out", "", "with -transit-in: the pcap of its egress port")
 	flag.Parse()
+	if *in != "" {
+		if err := transit(*in, *out, *count, *wake); err != nil {
+			fmt.Fprintln(os.Stderr, "latprobe:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*nsA, *nsB, *dst, *count, *interval, *wake, *gap); err != nil {
 		fmt.Fprintln(os.Stderr, "latprobe:", err)
 		os.Exit(1)
@@ -144,6 +154,7 @@ func run(nsA, nsB, dst string, count int, interval time.Duration, wake int, gap 
 	}
 	report("light", delays[:count], seen[:count], interval)
 	report("wake", delays[count:], seen[count:], gap)
+	samples("wake", delays[count:], seen[count:])
 	return nil
 }
 
