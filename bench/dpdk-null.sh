@@ -16,12 +16,15 @@
 #
 # Targets, run one at a time and alternated per rep:
 #   vswitch  bin/dpdk/vswitchd (built with -tags dpdk), type=dpdk ports
+#            with the default buffers (received mbufs sent as they are)
+#   vswitch-copy  the same with options:dpdk-buffers=copy (each frame copied
+#            into a datapath buffer on rx and into a fresh mbuf on tx)
 #   ovs      Debian's OVS-DPDK (ovs-vswitchd-dpdk), the same vdevs as
 #            type=dpdk options:dpdk-devargs=net_null0 / net_null1,no-rx=1
 #
 # Usage: bench/dpdk-null.sh [SECS]      (root; installs dpdk-dev, libdpdk-dev
 #        and openvswitch-switch-dpdk if missing)
-# Env:   SECS=10 REPS=3 TARGETS="vswitch ovs" BUILD=1 (go build -tags dpdk) SRC=pcap|null
+# Env:   SECS=10 REPS=3 TARGETS="vswitch vswitch-copy ovs" BUILD=1 (go build -tags dpdk) SRC=pcap|null
 #        WARMUP=2 (seconds before the measurement starts)
 # Prints one RESULT line per run and a markdown table of medians:
 #   Mpps    = growth of net_null1's tx_packets over SECS, / SECS
@@ -33,7 +36,7 @@ set -uo pipefail
 
 SECS=${1:-${SECS:-10}}
 REPS=${REPS:-3}
-TARGETS=${TARGETS:-vswitch ovs}
+TARGETS=${TARGETS:-vswitch vswitch-copy ovs}
 WARMUP=${WARMUP:-2}
 SRC=${SRC:-pcap}
 OVS_VSWITCHD=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
@@ -60,7 +63,7 @@ case " $TARGETS " in *" ovs "*)
 	need_pkgs openvswitch-switch-dpdk
 	[ -x $OVS_VSWITCHD ] || die "$OVS_VSWITCHD missing after installing openvswitch-switch-dpdk";;
 esac
-case " $TARGETS " in *" vswitch "*)
+case " $TARGETS " in *" vswitch "* | *" vswitch-copy "*)
 	if [ "${BUILD:-1}" = 1 ]; then
 		(cd "$ROOT" && go build -tags dpdk -o bin/dpdk/ ./cmd/vswitchd ./cmd/vsctl) || die "go build -tags dpdk failed"
 	fi
@@ -143,8 +146,8 @@ vs_up() {
 	wait_for 20 test -S "$RUN_DIR/vs/run/vswitchd.sock" || { tail "$RUN_DIR/vswitchd.log" >&2; return 1; }
 	wait_for 10 "${VS[@]}" show || return 1
 	"${VS[@]}" add-br br0 \
-		-- add-port br0 n0 -- set Interface n0 type=dpdk "options:dpdk-devargs=$RX_DEVARGS" ofport_request=1 \
-		-- add-port br0 n1 -- set Interface n1 type=dpdk "options:dpdk-devargs=net_null1,no-rx=1" ofport_request=2 || return 1
+		-- add-port br0 n0 -- set Interface n0 type=dpdk "options:dpdk-devargs=$RX_DEVARGS" ofport_request=1 $VS_BUF \
+		-- add-port br0 n1 -- set Interface n1 type=dpdk "options:dpdk-devargs=net_null1,no-rx=1" ofport_request=2 $VS_BUF || return 1
 	"${VS[@]}" del-flows br0 && "${VS[@]}" add-flow br0 in_port=1,actions=output:2 || return 1
 	local tid c
 	for tid in /proc/"$SWITCH_PID"/task/*; do
@@ -214,19 +217,22 @@ ovs_extra() {
 
 # --- one run -----------------------------------------------------------------------
 run_one() {   # run_one TARGET REP
-	local t=$1 r=$2 a b t0 t1 pps
+	local t=$1 r=$2 a b t0 t1 pps f=vs
 	RUN_DIR=$WORK/$t.$r
 	mkdir -p "$RUN_DIR"
+	VS_BUF=
+	[ "$t" = vswitch-copy ] && VS_BUF=options:dpdk-buffers=copy
+	[ "$t" = ovs ] && f=ovs
 	case $t in
-	vswitch) vs_up || { echo "$t rep $r: setup failed" >&2; stop_all; return 1; } ;;
+	vswitch | vswitch-copy) vs_up || { echo "$t rep $r: setup failed" >&2; stop_all; return 1; } ;;
 	ovs) ovs_up || { echo "$t rep $r: setup failed" >&2; stop_all; return 1; } ;;
 	esac
 	sleep "$WARMUP"
-	${t/vswitch/vs}_begin
-	t0=$(date +%s.%N); a=$(${t/vswitch/vs}_tx)
+	${f}_begin
+	t0=$(date +%s.%N); a=$(${f}_tx)
 	sleep "$SECS"
-	t1=$(date +%s.%N); b=$(${t/vswitch/vs}_tx)
-	${t/vswitch/vs}_extra
+	t1=$(date +%s.%N); b=$(${f}_tx)
+	${f}_extra
 	stop_all
 	pps=$(awk -v a="$a" -v b="$b" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", (b - a) / (t1 - t0) }')
 	[ "$t" = ovs ] && pps=${OVS_PPS:-0}
@@ -252,7 +258,10 @@ for t in $TARGETS; do
 	[ "$n" -gt 0 ] || continue
 	m=$(awk -v t="$t" '$1 == t { print $2 }' "$WORK/results" | median)
 	c=$(awk -v t="$t" '$1 == t { print $3 }' "$WORK/results" | median)
-	name="vswitchd (-tags dpdk)"
-	[ "$t" = ovs ] && name="OVS-DPDK 3.1 (ovs-vswitchd-dpdk)"
+	case $t in
+	vswitch) name="vswitchd -tags dpdk (mbufs handed over)" ;;
+	vswitch-copy) name="vswitchd -tags dpdk (dpdk-buffers=copy)" ;;
+	*) name="OVS-DPDK 3.1 (ovs-vswitchd-dpdk)" ;;
+	esac
 	echo "| $name | $m | $c | $n |"
 done

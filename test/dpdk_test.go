@@ -107,7 +107,9 @@ func TestDPDKTap(t *testing.T) {
 }
 
 // net_af_packet on a veth: the DPDK driver reads the switch side of a
-// host's veth; pings go through and both ports count them.
+// host's veth; pings go through and both ports count them. This port copies
+// frames (dpdk-buffers=copy); the other tests use the default, mbufs
+// handed from rx to tx.
 func TestDPDKAfPacket(t *testing.T) {
 	requireE2E(t, "ping")
 	d := startDPDKDaemon(t)
@@ -115,13 +117,16 @@ func TestDPDKAfPacket(t *testing.T) {
 	sub := subnet()
 	h1 := newHost(t, sub+".1/24")
 	h2 := newHost(t, sub+".2/24")
-	addDPDK(d, br, "da0", vdev("net_af_packet")+",iface="+h1.Port)
+	addDPDK(d, br, "da0", vdev("net_af_packet")+",iface="+h1.Port, "dpdk-buffers=copy")
 	attach(d, br, h2)
 	pingOK(t, h1, h2.IP)
 	pingOK(t, h2, h1.IP)
 	s := d.Stats("da0")
 	if s["rx_packets"] < 6 || s["tx_packets"] < 6 {
 		t.Fatalf("af_packet dpdk port counters do not show the pings: %v", s)
+	}
+	if raw := strings.Join(d.Show().Iface("da0").Lines, "\n"); !strings.Contains(raw, "dpdk_buffers=copy") {
+		t.Fatalf("show lacks dpdk_buffers=copy:\n%s", raw)
 	}
 }
 
@@ -211,6 +216,7 @@ func TestDPDKBadInput(t *testing.T) {
 		{"too many tx queues", []string{"options:dpdk-devargs=" + ring, "options:n_txq=64"}, "n_txq 64"},
 		{"queues out of range", []string{"options:dpdk-devargs=" + ring, "options:n_rxq=0"}, "n_rxq \"0\" must be an integer from 1 to"},
 		{"descriptors not a power of two", []string{"options:dpdk-devargs=" + ring, "options:n_rxq_desc=1000"}, "power of two"},
+		{"unknown buffer strategy", []string{"options:dpdk-devargs=" + ring, "options:dpdk-buffers=zerocopy"}, "dpdk-buffers \"zerocopy\" must be mbuf or copy"},
 		{"unknown option", []string{"options:dpdk-devargs=" + ring, "options:bogus=1"}, "unknown option \"bogus\""},
 	}
 	for _, tc := range cases {

@@ -60,6 +60,12 @@ func dpdkConfig(name string, o map[string]string) (dpdk.Config, error) {
 			return c, err
 		}
 	}
+	switch b := o["dpdk-buffers"]; b {
+	case "", dpdk.BuffersMbuf, dpdk.BuffersCopy:
+		c.Buffers = b
+	default:
+		return c, fmt.Errorf("%s: dpdk-buffers %q must be %s or %s", who, b, dpdk.BuffersMbuf, dpdk.BuffersCopy)
+	}
 	for _, d := range []int{c.RxDesc, c.TxDesc} {
 		if d&(d-1) != 0 {
 			return c, fmt.Errorf("%s: descriptor count %d must be a power of two", who, d)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"vswitch/datapath"
 )
@@ -71,13 +72,22 @@ func frame(i, n int) []byte {
 	return f
 }
 
+// bothBuffers runs f once per buffer strategy.
+func bothBuffers(t *testing.T, f func(t *testing.T, buffers string)) {
+	for _, b := range []string{BuffersMbuf, BuffersCopy} {
+		t.Run(b, func(t *testing.T) { f(t, b) })
+	}
+}
+
 // A net_ring vdev's rx and tx queues share one ring: what Tx sends, Rx
 // receives, byte for byte, and the ethdev counters say so.
-func TestRingLoopback(t *testing.T) {
+func TestRingLoopback(t *testing.T) { bothBuffers(t, testRingLoopback) }
+
+func testRingLoopback(t *testing.T, buffers string) {
 	pool := newPool(t)
 	c := pool.NewCache()
 	defer c.Flush()
-	p := mustOpen(t, Config{Name: "r0", Devargs: "net_ring" + uniq(), RxQueues: 1, TxQueues: 1, Pool: pool})
+	p := mustOpen(t, Config{Name: "r0", Devargs: "net_ring" + uniq(), RxQueues: 1, TxQueues: 1, Pool: pool, Buffers: buffers})
 	const rounds, sizes = 10, 3
 	var sent [][]byte
 	var sentBytes uint64
@@ -125,8 +135,8 @@ func TestRingLoopback(t *testing.T) {
 		t.Fatalf("tx bytes %d, want %d", s.TxBytes, sentBytes)
 	}
 	st := p.Status()
-	if st["driver"] != "net_ring" || st["link_state"] != "up" {
-		t.Fatalf("status %v: want driver net_ring, link up", st)
+	if st["driver"] != "net_ring" || st["link_state"] != "up" || st["dpdk_buffers"] != buffers {
+		t.Fatalf("status %v: want driver net_ring, link up, dpdk_buffers %s", st, buffers)
 	}
 	if x := p.XStats(); x["rx_good_packets"] != n || x["tx_good_packets"] != n {
 		t.Fatalf("xstats rx_good_packets=%d tx_good_packets=%d, want %d", x["rx_good_packets"], x["tx_good_packets"], n)
@@ -135,11 +145,13 @@ func TestRingLoopback(t *testing.T) {
 
 // A net_null port's rx counters are what Rx delivered; its tx counters
 // what Tx sent.
-func TestNullCounts(t *testing.T) {
+func TestNullCounts(t *testing.T) { bothBuffers(t, testNullCounts) }
+
+func testNullCounts(t *testing.T, buffers string) {
 	pool := newPool(t)
 	c := pool.NewCache()
 	defer c.Flush()
-	p := mustOpen(t, Config{Name: "n", Devargs: "net_null" + uniq() + ",size=128", RxQueues: 2, TxQueues: 2, Pool: pool})
+	p := mustOpen(t, Config{Name: "n", Devargs: "net_null" + uniq() + ",size=128", RxQueues: 2, TxQueues: 2, Pool: pool, Buffers: buffers})
 	var got uint64
 	for i := 0; i < 50; i++ {
 		var b datapath.Batch
@@ -158,12 +170,96 @@ func TestNullCounts(t *testing.T) {
 	}
 }
 
+// In mbuf mode a received mbuf is what tx sends: no copy, the bytes
+// (rewritten in place, grown into the headroom) arrive, and the rx port's
+// pool outlives the port while its mbufs sit on another port's tx ring.
+// Packets other ports drop or copy give their mbufs back on the next poll.
+func TestMbufHandover(t *testing.T) {
+	pool := newPool(t)
+	c := pool.NewCache()
+	defer c.Flush()
+	src, err := Open(Config{Name: "src", Devargs: "net_ring" + uniq(), RxQueues: 1, TxQueues: 1, Pool: pool, Buffers: BuffersMbuf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := mustOpen(t, Config{Name: "dst", Devargs: "net_ring" + uniq(), RxQueues: 1, TxQueues: 1, Pool: pool, Buffers: BuffersMbuf})
+	// Load src's ring with copies of arena packets.
+	var b datapath.Batch
+	for i := 0; i < datapath.BatchSize; i++ {
+		pk := c.Get()
+		pk.CopyFrom(frame(i, 100))
+		b.Add(pk)
+	}
+	src.Tx(0, &b, c)
+	if n := src.Rx(0, &b, c); n != datapath.BatchSize {
+		t.Fatalf("src received %d, want %d", n, datapath.BatchSize)
+	}
+	var ptrs []uintptr
+	for i := 0; i < b.N; i++ {
+		pk := b.Pkts[i]
+		if _, ok := pk.Ext.(*mbufQ); !ok || pk.Headroom() < 64 {
+			t.Fatalf("packet %d: Ext %T, headroom %d: want an mbuf with headroom", i, pk.Ext, pk.Headroom())
+		}
+		h, err := pk.Push(4) // as a VLAN push would
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(h, []byte{0xde, 0xad, 0xbe, byte(i)})
+		ptrs = append(ptrs, uintptr(unsafe.Pointer(&pk.Data()[0])))
+	}
+	// Half go to dst as mbufs, half are dropped (released).
+	var drop datapath.Batch
+	for b.N > datapath.BatchSize/2 {
+		b.N--
+		drop.Add(b.Pkts[b.N])
+		b.Pkts[b.N] = nil
+	}
+	c.PutBatch(&drop)
+	if m := src.rxqs[0].mq; m.nrel != datapath.BatchSize/2 || m.nfree != rxDescs-datapath.BatchSize/2 {
+		t.Fatalf("after the drops: %d mbufs to free, %d descriptors free", m.nrel, m.nfree)
+	}
+	dst.Tx(0, &b, c)
+	if m := src.rxqs[0].mq; m.nfree != rxDescs {
+		t.Fatalf("after tx: %d of %d descriptors free", m.nfree, rxDescs)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var pending int
+	onCtl(func() { pending = len(draining) })
+	if pending != 1 {
+		t.Fatalf("%d pools draining after closing src with mbufs on dst's ring, want 1", pending)
+	}
+	if n := dst.Rx(0, &b, c); n != datapath.BatchSize/2 {
+		t.Fatalf("dst received %d, want %d", n, datapath.BatchSize/2)
+	}
+	for i := 0; i < b.N; i++ {
+		d := b.Pkts[i].Data()
+		want := append([]byte{0xde, 0xad, 0xbe, byte(i)}, frame(i, 100)...)
+		if !bytes.Equal(d, want) {
+			t.Fatalf("frame %d: got % x, want % x", i, d[:8], want[:8])
+		}
+		if uintptr(unsafe.Pointer(&d[0])) != ptrs[i] {
+			t.Fatalf("frame %d was copied: data at %#x, sent from %#x", i, uintptr(unsafe.Pointer(&d[0])), ptrs[i])
+		}
+	}
+	c.PutBatch(&b)
+	dst.Rx(0, &b, c) // frees the released mbufs: src's pool is whole again
+	onCtl(func() { drainPools(); pending = len(draining) })
+	if pending != 0 {
+		t.Fatalf("src's pool still draining after its mbufs came back")
+	}
+	if s := dst.Stats(); s.TxPackets != datapath.BatchSize/2 || s.TxDropped != 0 {
+		t.Fatalf("dst stats %+v", s)
+	}
+}
+
 // Packets a queue keeps between polls go back to the pool on Close: none
 // is lost.
 func TestStashReturnedOnClose(t *testing.T) {
 	pool := newPool(t)
 	c := pool.NewCache()
-	p, err := Open(Config{Name: "n0", Devargs: "net_null" + uniq() + ",no-rx=1", Pool: pool})
+	p, err := Open(Config{Name: "n0", Devargs: "net_null" + uniq() + ",no-rx=1", Pool: pool, Buffers: BuffersCopy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +297,7 @@ func TestBadInput(t *testing.T) {
 		{Config{Name: "b2", Devargs: "0000:7f:1f.7"}, "cannot probe the device"},
 		{Config{Name: "b3", Devargs: ring, RxQueues: MaxQueues}, fmt.Sprintf("n_rxq %d: device %s (net_ring) has at most", MaxQueues, ring)},
 		{Config{Name: "b4", Devargs: ring, TxQueues: MaxQueues}, fmt.Sprintf("n_txq %d: device %s (net_ring) has at most", MaxQueues, ring)},
+		{Config{Name: "b5", Devargs: ring, Buffers: "zerocopy"}, `dpdk-buffers "zerocopy": want mbuf or copy`},
 	}
 	for _, tc := range cases {
 		tc.cfg.Pool = pool

@@ -36,7 +36,12 @@ type Config struct {
 	RxDesc, TxDesc     int // 0 means DefaultDesc
 	MTU                int // 0 leaves the device's MTU
 	Pool               *datapath.Pool
+	// Buffers is BuffersMbuf or BuffersCopy; "" means DefaultBuffers.
+	Buffers string
 }
+
+// DefaultBuffers is the strategy that measured faster (docs/dpdk.md).
+const DefaultBuffers = BuffersMbuf
 
 // rxq is one rx queue's state; only the PMD polling the queue touches it.
 type rxq struct {
@@ -47,16 +52,17 @@ type rxq struct {
 	dst   [datapath.BatchSize]uintptr
 	lens  [datapath.BatchSize]uint32
 	big   C.uint32_t
+	mq    *mbufQ   // set in mbuf mode
 	_     [64]byte // keep queues polled by different PMDs off one cache line
 }
 
 // txq is one tx queue; PMDs whose index maps to the same queue share it
 // under its lock (uncontended when each PMD has its own queue).
 type txq struct {
-	mu   sync.Mutex
-	src  [datapath.BatchSize]uintptr
-	lens [datapath.BatchSize]uint32
-	_    [64]byte
+	mu     sync.Mutex
+	ent    [datapath.BatchSize]C.struct_vs_txe
+	nombuf C.uint32_t // in the struct: a local passed to C escapes
+	_      [64]byte
 }
 
 // Port is an open dpdk port.
@@ -68,6 +74,7 @@ type Port struct {
 	txqs                           []txq
 	nrxd, ntxd                     int
 	pool                           *datapath.Pool
+	buffers                        string
 
 	// Counted here: what the ethdev never saw (frames too large for a
 	// datapath buffer, bursts that found no mbuf or a full tx queue).
@@ -85,6 +92,9 @@ func Open(cfg Config) (*Port, error) {
 	}
 	if cfg.Devargs == "" {
 		return nil, fmt.Errorf("%s: options:dpdk-devargs is required (a PCI address such as 0000:01:00.0 or a vdev such as net_null0)", who(cfg.Name))
+	}
+	if err := checkBuffers(&cfg); err != nil {
+		return nil, err
 	}
 	var p *Port
 	var err error
@@ -140,7 +150,10 @@ func queues(cfg Config, vi *C.struct_vs_info) (nrx, ntx int, err error) {
 // then detaches the device again (unless an open port uses it), so a bad
 // interface is refused before the bridge stores it.
 func Check(cfg Config) error {
-	var err error
+	err := checkBuffers(&cfg)
+	if err != nil {
+		return err
+	}
 	if e := onCtl(func() {
 		var id C.uint16_t
 		var vi C.struct_vs_info
@@ -165,7 +178,8 @@ func open(cfg Config) (*Port, error) {
 	if other, used := inUse[id]; used {
 		return nil, fmt.Errorf("%s: dpdk-devargs %q: device %s is already used by interface %s", who(cfg.Name), cfg.Devargs, C.GoString(&vi.name[0]), other)
 	}
-	p := &Port{name: cfg.Name, devargs: cfg.Devargs, id: id, pool: cfg.Pool,
+	drainPools()
+	p := &Port{name: cfg.Name, devargs: cfg.Devargs, id: id, pool: cfg.Pool, buffers: cfg.Buffers,
 		driver: C.GoString(&vi.driver[0]), devName: C.GoString(&vi.name[0])}
 	fail := func(err error) (*Port, error) {
 		C.vs_close(id, 0)
@@ -180,8 +194,8 @@ func open(cfg Config) (*Port, error) {
 	}
 	nrxd, ntxd := C.uint16_t(orDefault(cfg.RxDesc)), C.uint16_t(orDefault(cfg.TxDesc))
 	// Enough mbufs for every descriptor, the per-lcore caches and bursts
-	// in flight.
-	n := nrx*int(nrxd) + ntx*int(ntxd) + 256*(numCPU()+2) + 4*datapath.BatchSize
+	// in flight (in mbuf mode, every packet descriptor of the rx queues).
+	n := nrx*int(nrxd) + ntx*int(ntxd) + 256*(numCPU()+2) + 4*datapath.BatchSize + nrx*rxDescs
 	pname := C.CString(fmt.Sprintf("vs%d_%d", id, poolSeq.Add(1)))
 	defer C.free(unsafe.Pointer(pname))
 	p.mp = C.vs_pool(pname, C.uint(n), vi.socket)
@@ -202,9 +216,26 @@ func open(cfg Config) (*Port, error) {
 	}
 	inUse[id] = cfg.Name
 	p.rxqs = make([]rxq, nrx)
+	if p.buffers == BuffersMbuf {
+		for i := range p.rxqs {
+			p.rxqs[i].mq = newMbufQ()
+		}
+	}
 	p.txqs = make([]txq, ntx)
 	p.nrxd, p.ntxd = int(nrxd), int(ntxd)
 	return p, nil
+}
+
+// checkBuffers resolves cfg.Buffers, refusing an unknown strategy.
+func checkBuffers(cfg *Config) error {
+	switch cfg.Buffers {
+	case "":
+		cfg.Buffers = DefaultBuffers
+	case BuffersMbuf, BuffersCopy:
+	default:
+		return fmt.Errorf("%s: dpdk-buffers %q: want %s or %s", who(cfg.Name), cfg.Buffers, BuffersMbuf, BuffersCopy)
+	}
+	return nil
 }
 
 // who names the port in errors ("dpdk NAME", or "dpdk" while checking).
@@ -235,9 +266,13 @@ func (p *Port) TxQueues() int { return len(p.txqs) }
 // polling this port parks for at most a millisecond.
 func (p *Port) PollFD(int) int { return -1 }
 
-// Rx receives one burst on queue q, copied into packets from c.
+// Rx receives one burst on queue q: as mbuf-backed packets, or copied
+// into packets from c.
 func (p *Port) Rx(q int, b *datapath.Batch, c *datapath.Cache) int {
 	rq := &p.rxqs[q]
+	if rq.mq != nil {
+		return p.rxMbuf(q, b)
+	}
 	want := datapath.BatchSize - b.N
 	for rq.ns < want {
 		pk := c.Get()
@@ -274,34 +309,13 @@ func (p *Port) Rx(q int, b *datapath.Batch, c *datapath.Cache) int {
 	return got
 }
 
-// Tx copies b into mbufs and sends it in one burst on the tx queue q maps
-// to; every packet goes back to c.
+// Tx sends b in one burst on the tx queue q maps to: mbuf-backed packets
+// as they are, others copied into mbufs; every packet is given back.
 func (p *Port) Tx(q int, b *datapath.Batch, c *datapath.Cache) {
-	n := b.N
-	if n == 0 {
+	if b.N == 0 {
 		return
 	}
-	tq := &p.txqs[q%len(p.txqs)]
-	tq.mu.Lock()
-	for i := 0; i < n; i++ {
-		pk := b.Pkts[i]
-		tq.lens[i] = uint32(pk.Len())
-		if pk.Len() == 0 {
-			tq.src[i] = 0
-			continue
-		}
-		tq.src[i] = uintptr(unsafe.Pointer(&pk.Data()[0]))
-	}
-	sent := C.vs_tx(p.id, C.uint16_t(q%len(p.txqs)), p.mp, (*C.uintptr_t)(unsafe.Pointer(&tq.src[0])),
-		(*C.uint32_t)(unsafe.Pointer(&tq.lens[0])), C.uint16_t(n))
-	tq.mu.Unlock()
-	if sent == 0xffff {
-		sent = 0
-	}
-	if int(sent) < n {
-		p.txDropped.Add(uint64(n - int(sent)))
-	}
-	c.PutBatch(b)
+	p.txMix(q, b, c)
 }
 
 // Stats are the ethdev's counters (rte_eth_stats) plus what this port
@@ -334,6 +348,7 @@ func (p *Port) Status() map[string]string {
 		"n_rxq":   strconv.Itoa(len(p.rxqs)), "n_txq": strconv.Itoa(len(p.txqs)),
 		"n_rxq_desc": strconv.Itoa(p.nrxd), "n_txq_desc": strconv.Itoa(p.ntxd),
 	}
+	st["dpdk_buffers"] = p.buffers
 	if p.closed.Load() {
 		return st
 	}
@@ -392,12 +407,34 @@ func (p *Port) Close() error {
 			rq.stash[j] = nil
 		}
 		rq.ns = 0
+		if m := rq.mq; m != nil && m.nrel > 0 {
+			C.vs_free_bulk(&m.rel[0], C.uint(m.nrel))
+			m.nrel = 0
+		}
 	}
 	return onCtl(func() {
 		delete(inUse, p.id)
 		C.vs_close(p.id, 1)
-		C.vs_pool_free(p.mp)
+		// In mbuf mode this pool's mbufs may still sit on another port's
+		// tx ring: free it only once they are all back.
+		draining = append(draining, p.mp)
+		drainPools()
 	})
+}
+
+// draining holds the pools of closed ports until every mbuf is back;
+// only the control thread touches it.
+var draining []*C.struct_rte_mempool
+
+func drainPools() {
+	k := 0
+	for _, mp := range draining {
+		if C.vs_pool_drain(mp) == 0 {
+			draining[k] = mp
+			k++
+		}
+	}
+	draining = draining[:k]
 }
 
 func numCPU() int { return runtime.NumCPU() }

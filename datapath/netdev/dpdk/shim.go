@@ -169,24 +169,93 @@ uint16_t vs_rx(uint16_t port, uint16_t q, uintptr_t *dst, uint32_t room, uint32_
 	return out;
 }
 
-// vs_tx copies n frames into mbufs from mp and sends them in one burst;
-// what the queue does not take is freed. Returns the frames sent, or
-// 0xffff when no mbufs could be had.
-uint16_t vs_tx(uint16_t port, uint16_t q, struct rte_mempool *mp, uintptr_t *src,
-		      uint32_t *lens, uint16_t n) {
+// vs_rx_mbuf first frees, in one bulk call, the nrel mbufs the datapath
+// released since the last poll, then receives up to n frames and
+// describes each single-segment mbuf in out[] for the datapath to wrap as
+// a packet, without copying. A frame in several segments is freed and
+// counted in *big (scatter is never enabled, so only oversized frames).
+uint16_t vs_rx_mbuf(uint16_t port, uint16_t q, uintptr_t *rel, uint16_t nrel, struct vs_mb *out,
+		    uint16_t n, uint32_t *big) {
 	struct rte_mbuf *m[VS_BURST];
-	if (rte_pktmbuf_alloc_bulk(mp, m, n) != 0)
-		return 0xffff;
-	for (uint16_t i = 0; i < n; i++) {
+	vs_register();
+	if (nrel)
+		rte_pktmbuf_free_bulk((struct rte_mbuf **)rel, nrel);
+	*big = 0;
+	if (!n)
+		return 0;
+	uint16_t got = rte_eth_rx_burst(port, q, m, n), o = 0;
+	for (uint16_t i = 0; i < got; i++) {
 		struct rte_mbuf *mb = m[i];
-		rte_memcpy(rte_pktmbuf_mtod(mb, void *), (void *)src[i], lens[i]);
-		mb->data_len = lens[i];
-		mb->pkt_len = lens[i];
+		if (unlikely(mb->nb_segs != 1)) {
+			rte_pktmbuf_free(mb);
+			(*big)++;
+			continue;
+		}
+		out[o].m = (uintptr_t)mb;
+		out[o].buf = (uintptr_t)mb->buf_addr;
+		out[o].buf_len = mb->buf_len;
+		out[o].off = mb->data_off;
+		out[o].len = mb->data_len;
+		o++;
 	}
-	uint16_t sent = rte_eth_tx_burst(port, q, m, n);
-	if (sent < n)
-		rte_pktmbuf_free_bulk(m + sent, n - sent);
+	return o;
+}
+
+void vs_free_bulk(uintptr_t *m, unsigned n) {
+	if (n)
+		rte_pktmbuf_free_bulk((struct rte_mbuf **)m, n);
+}
+
+// vs_tx_mix sends n frames in one burst. An entry with mbuf set is an mbuf
+// the datapath received (from any dpdk port) whose data now sits at
+// [off, off+len) of its buffer: it is sent as it is. The others are copied
+// into mbufs from mp; *nombuf counts those that found none. Whatever the
+// queue refuses is freed. Returns the frames sent.
+uint16_t vs_tx_mix(uint16_t port, uint16_t q, struct rte_mempool *mp, struct vs_txe *e, uint16_t n,
+		   uint32_t *nombuf) {
+	struct rte_mbuf *m[VS_BURST], *c[VS_BURST];
+	uint16_t ncopy = 0, k = 0, ci = 0;
+	*nombuf = 0;
+	for (uint16_t i = 0; i < n; i++)
+		ncopy += !e[i].mbuf;
+	if (ncopy && rte_pktmbuf_alloc_bulk(mp, c, ncopy) != 0) {
+		*nombuf = ncopy;
+		ncopy = 0;
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *mb;
+		if (e[i].mbuf) {
+			mb = (struct rte_mbuf *)e[i].p;
+			mb->data_off = e[i].off;
+			mb->data_len = e[i].len;
+			mb->pkt_len = e[i].len;
+			// Receive flags mean nothing on transmit; keep only how the
+			// buffer is attached.
+			mb->ol_flags &= RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT;
+		} else {
+			if (ci == ncopy)
+				continue;
+			mb = c[ci++];
+			rte_memcpy(rte_pktmbuf_mtod(mb, void *), (void *)e[i].p, e[i].len);
+			mb->data_len = e[i].len;
+			mb->pkt_len = e[i].len;
+		}
+		m[k++] = mb;
+	}
+	uint16_t sent = k ? rte_eth_tx_burst(port, q, m, k) : 0;
+	if (sent < k)
+		rte_pktmbuf_free_bulk(m + sent, k - sent);
 	return sent;
+}
+
+// vs_pool_drain frees mp once every mbuf is back in it (per-lcore caches
+// included) and returns 1; 0 while some are still out, e.g. queued on
+// another port's tx ring.
+int vs_pool_drain(struct rte_mempool *mp) {
+	if (rte_mempool_avail_count(mp) < mp->size)
+		return 0;
+	rte_mempool_free(mp);
+	return 1;
 }
 
 // vs_fwd_mbuf moves one burst from (rx, rxq) to (tx, txq) as mbufs, with

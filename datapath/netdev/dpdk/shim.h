@@ -16,6 +16,19 @@ struct vs_info {
 	int socket;
 };
 
+// vs_mb describes one received mbuf for the datapath (see vs_rx_mbuf).
+// Addresses are integers so cgo's pointer check has nothing to scan.
+struct vs_mb {
+	uintptr_t m, buf;
+	uint16_t buf_len, off, len, pad;
+};
+
+// vs_txe is one frame to send: an mbuf (mbuf=1) or bytes to copy.
+struct vs_txe {
+	uintptr_t p;
+	uint16_t off, len, mbuf, pad;
+};
+
 struct vs_link {
 	uint32_t speed;
 	uint16_t up, duplex;
@@ -33,8 +46,12 @@ struct rte_mempool *vs_pool(const char *name, unsigned n, int socket);
 void vs_pool_free(struct rte_mempool *mp);
 uint16_t vs_rx(uint16_t port, uint16_t q, uintptr_t *dst, uint32_t room, uint32_t *lens,
 	       uint16_t n, uint32_t *big);
-uint16_t vs_tx(uint16_t port, uint16_t q, struct rte_mempool *mp, uintptr_t *src,
-	       uint32_t *lens, uint16_t n);
+uint16_t vs_rx_mbuf(uint16_t port, uint16_t q, uintptr_t *rel, uint16_t nrel, struct vs_mb *out,
+		    uint16_t n, uint32_t *big);
+void vs_free_bulk(uintptr_t *m, unsigned n);
+uint16_t vs_tx_mix(uint16_t port, uint16_t q, struct rte_mempool *mp, struct vs_txe *e, uint16_t n,
+		   uint32_t *nombuf);
+int vs_pool_drain(struct rte_mempool *mp);
 uint16_t vs_fwd_mbuf(uint16_t rx, uint16_t rxq, uint16_t tx, uint16_t txq);
 int vs_link(uint16_t port, struct vs_link *l);
 int vs_stats(uint16_t port, struct rte_eth_stats *s);
