@@ -3,8 +3,9 @@
 // Package dpdk is the "dpdk" port type: a DPDK ethdev (a PCI NIC bound to a
 // DPDK driver, or a vdev such as net_tap, net_af_packet, net_ring, net_null)
 // driven through cgo. The cgo boundary is crossed once per burst: the C shim
-// receives or sends a whole burst and copies frames between mbufs and the
-// datapath's packet buffers (see docs/dpdk.md for why copy-once won).
+// receives or sends a whole burst. Received mbufs become datapath packets
+// without a copy and a dpdk tx sends the same mbufs (options:dpdk-buffers=copy
+// copies instead; docs/dpdk.md has the measurements that chose the default).
 package dpdk
 
 /*

@@ -33,7 +33,9 @@ void vs_pool_free(struct rte_mempool *mp) { rte_mempool_free(mp); }
 // vs_register gives a PMD thread an lcore id the first time it polls, so
 // mempool per-lcore caches work for it. One try per thread: when the ids
 // run out the thread keeps working without a cache.
-static __thread int vs_tried;
+// initial-exec: the shim is linked into the executable, so the flag is a
+// plain %fs-relative load, not a __tls_get_addr call on every poll.
+static __thread int vs_tried __attribute__((tls_model("initial-exec")));
 static inline void vs_register(void) {
 	if (unlikely(!vs_tried)) {
 		vs_tried = 1;
