@@ -312,11 +312,61 @@ func (d *Datapath) publish() {
 		s.ports[no] = p
 	}
 	s.rxqs = assign(d.ports, max, len(d.pmds), d.cfg.RxqAssign)
+	if mid := withoutMoved(d.snap.Load(), s); mid != nil && d.started {
+		// A queue changing PMD must never be polled by both (backends keep
+		// per-queue state without locks): first nobody polls it, and once
+		// every PMD has finished the iteration it was in, its new PMD does.
+		d.snap.Store(mid)
+		d.synchronize()
+	}
 	d.snap.Store(s)
 	d.Invalidate()
 	for _, p := range d.pmds {
 		p.wake()
 	}
+}
+
+// withoutMoved returns next with the queues that old and next assign to
+// different PMDs left out, or nil when no queue moves.
+func withoutMoved(old, next *snapshot) *snapshot {
+	type qid struct {
+		port *dpPort
+		q    int
+	}
+	was := map[qid]int{}
+	for pmd, qs := range old.rxqs {
+		for _, q := range qs {
+			was[qid{q.port, q.q}] = pmd
+		}
+	}
+	var mid *snapshot
+	for pmd, qs := range next.rxqs {
+		for i, q := range qs {
+			if prev, ok := was[qid{q.port, q.q}]; !ok || prev == pmd {
+				continue
+			}
+			if mid == nil {
+				mid = &snapshot{ports: next.ports, rxqs: make([][]rxq, len(next.rxqs))}
+				for j := range next.rxqs {
+					mid.rxqs[j] = append([]rxq(nil), next.rxqs[j]...)
+				}
+			}
+			mid.rxqs[pmd][i].port = nil
+		}
+	}
+	if mid != nil {
+		for j, qs := range mid.rxqs {
+			k := 0
+			for _, q := range qs {
+				if q.port != nil {
+					qs[k] = q
+					k++
+				}
+			}
+			mid.rxqs[j] = qs[:k]
+		}
+	}
+	return mid
 }
 
 // synchronize returns once every PMD has finished an iteration begun after
