@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 
 	"vswitch/bridge"
+	"vswitch/datapath"
 	pb "vswitch/proto/vswitch/v1"
 )
 
@@ -31,27 +31,11 @@ var failModes = map[pb.FailMode]string{
 	pb.FailMode_FAIL_MODE_SECURE:      "secure",
 }
 
-// checkCPUList validates a pmd-cores value the way vswitchd reads it at
-// start ("1", "0,2", "2-5"): a value it would refuse must not reach the
-// store, or the next start fails.
+// checkCPUList validates a pmd-cores value the way vswitchd reads it
+// ("1", "0,2", "2-5").
 func checkCPUList(field, s string) error {
-	if strings.TrimSpace(s) == "" {
-		return nil
-	}
-	n := runtime.NumCPU()
-	for part := range strings.SplitSeq(s, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
-		a, err := strconv.Atoi(lo)
-		b := a
-		if err == nil && isRange {
-			b, err = strconv.Atoi(hi)
-		}
-		if err != nil || a > b || a < 0 {
-			return invalid("%s %q: want a CPU list like 1 or 0,2 or 2-5", field, s)
-		}
-		if b >= n {
-			return invalid("%s %q: CPU %d does not exist (this machine has %d)", field, s, b, n)
-		}
+	if _, err := datapath.ParseCPUList(s); err != nil {
+		return invalid("%s %q: %v", field, s, err)
 	}
 	return nil
 }

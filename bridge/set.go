@@ -273,6 +273,21 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 				return errorf(ErrInvalid, "other_config:%v", err)
 			}
 		}
+		// A value vswitchd would refuse at start must not be stored.
+		switch st.Key {
+		case "pmd-cores":
+			if _, err := datapath.ParseCPUList(st.Value); err != nil {
+				return errorf(ErrInvalid, "other_config:pmd-cores %q: %v", st.Value, err)
+			}
+		case "mem":
+			if _, err := datapath.ParseSize(st.Value); st.Value != "" && err != nil {
+				return errorf(ErrInvalid, "other_config:mem %q: %v", st.Value, err)
+			}
+		case "pmd-poll":
+			if st.Value != "" && st.Value != "auto" && st.Value != "always" {
+				return errorf(ErrInvalid, "other_config:pmd-poll %q: use auto or always", st.Value)
+			}
+		}
 		upd = append(upd, st)
 	}
 	err := s.st.Update(func(c *store.Config) error {
@@ -291,6 +306,14 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 		if st.Key == "pmd-rxq-assign" {
 			a, _ := datapath.ParseRxqAssign(st.Value)
 			s.dp.SetRxqAssign(a)
+		}
+		if st.Key == "pmd-cores" {
+			// Live, as OVS's pmd-cpu-mask; mem and pmd-poll wait for a
+			// restart.
+			cores, _ := datapath.ParseCPUList(st.Value)
+			if err := s.dp.SetPMDCores(cores); err != nil {
+				return errorf(ErrInvalid, "other_config:pmd-cores %q: %v", st.Value, err)
+			}
 		}
 	}
 	return nil

@@ -83,6 +83,8 @@ type Datapath struct {
 	mu    sync.Mutex // serialises control-plane changes
 	ports map[uint32]*dpPort
 	snap  atomic.Pointer[snapshot]
+	// nPMD is len(pmds) for readers without mu (Inject's tx queue).
+	nPMD atomic.Int32
 	gen   atomic.Uint64
 	pmds  []*pmd
 	refs  *refTable
@@ -155,6 +157,7 @@ func New(cfg Config, up Upcaller) (*Datapath, error) {
 		}
 		d.pmds = append(d.pmds, p)
 	}
+	d.nPMD.Store(int32(len(d.pmds)))
 	return d, nil
 }
 
@@ -294,7 +297,7 @@ func (d *Datapath) Inject(no uint32, pkt *Packet) error {
 	if cp := s.ports[no].capture.Load(); cp != nil {
 		cp.tap(&b, CaptureTx)
 	}
-	s.ports[no].port.Tx(len(d.pmds), &b, c)
+	s.ports[no].port.Tx(int(d.nPMD.Load()), &b, c)
 	d.injectMu.Unlock()
 	c.Flush()
 	return nil
@@ -389,6 +392,8 @@ func (d *Datapath) synchronize() {
 
 // PMDStats returns each PMD's counters.
 func (d *Datapath) PMDStats() []PMDStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	out := make([]PMDStats, len(d.pmds))
 	for i, p := range d.pmds {
 		p.statsMu.Lock()

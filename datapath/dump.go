@@ -59,8 +59,9 @@ func (d *Datapath) FlushMegaflows() {
 func (d *Datapath) onEachPMD(fn func(p *pmd)) {
 	d.mu.Lock()
 	started := d.started
+	pmds := d.pmds
 	d.mu.Unlock()
-	for _, p := range d.pmds {
+	for _, p := range pmds {
 		if !started || p.exited.Load() {
 			fn(p)
 			continue

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,4 +138,76 @@ func TestPMDAffinity(t *testing.T) {
 	if allowed != d.PMDCores {
 		t.Fatalf("PMD thread Cpus_allowed_list = %q, want %q (--pmd-cores)", allowed, d.PMDCores)
 	}
+}
+
+// pmdThreads maps the daemon's PMD thread names to their allowed CPUs.
+func pmdThreads(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	for _, task := range tasks {
+		comm, err := os.ReadFile(filepath.Join(task, "comm"))
+		if err != nil || !strings.HasPrefix(string(comm), "pmd") {
+			continue
+		}
+		status, _ := os.ReadFile(filepath.Join(task, "status"))
+		for _, l := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+				out[strings.TrimSpace(string(comm))] = strings.TrimSpace(v)
+			}
+		}
+	}
+	return out
+}
+
+// other_config:pmd-cores takes effect at once, as OVS's pmd-cpu-mask: the
+// PMD threads are replaced (one per core, each pinned to it), the rx
+// queues are spread over them, and hosts keep talking across the change.
+// A core that does not exist is refused and nothing changes.
+func TestPMDCoresLive(t *testing.T) {
+	requireE2E(t, "ping")
+	if runtime.NumCPU() < 2 {
+		t.Fatalf("needs 2 CPUs, this machine has %d", runtime.NumCPU())
+	}
+	d := startDaemon(t)
+	br := d.AddBridge("brc")
+	net := subnet()
+	h1 := newHost(t, net+".1/24")
+	h2 := newHost(t, net+".2/24")
+	attach(d, br, h1)
+	attach(d, br, h2)
+	pingOK(t, h1, h2.IP)
+
+	d.Vsctl("set", "Open_vSwitch", ".", "other_config:pmd-cores=0,1")
+	var th map[string]string
+	if !waitFor(5*time.Second, func() bool { th = pmdThreads(t, d.PID()); return len(th) == 2 }) ||
+		th["pmd-c00"] != "0" || th["pmd-c01"] != "1" {
+		t.Fatalf("after pmd-cores=0,1: PMD threads %v, want pmd-c00 on 0 and pmd-c01 on 1", th)
+	}
+	rxq := d.Vsctl("pmd-rxq-show")
+	if !strings.Contains(rxq, "core_id 0:") || !strings.Contains(rxq, "core_id 1:") {
+		t.Fatalf("pmd-rxq-show does not list both PMDs:\n%s", rxq)
+	}
+	pingOK(t, h1, h2.IP)
+	transfer(t, h1, h2, 4<<20)
+	t.Logf("two PMDs: %v\n%s", th, rxq)
+
+	r := d.VsctlErr("set", "Open_vSwitch", ".", "other_config:pmd-cores=64")
+	if msg := strings.TrimSpace(r.Stderr); r.Code == 0 || !strings.Contains(msg, "CPU 64 does not exist") || strings.Contains(msg, "\n") {
+		t.Fatalf("pmd-cores=64: exit %d, stderr %q; want one line saying CPU 64 does not exist", r.Code, msg)
+	}
+	if got := strings.Trim(strings.TrimSpace(d.Vsctl("get", "Open_vSwitch", ".", "other_config:pmd-cores")), `"`); got != "0,1" {
+		t.Fatalf("stored pmd-cores %q after a refused change, want 0,1", got)
+	}
+	if th = pmdThreads(t, d.PID()); len(th) != 2 {
+		t.Fatalf("a refused change altered the PMDs: %v", th)
+	}
+
+	d.Vsctl("set", "Open_vSwitch", ".", "other_config:pmd-cores="+d.PMDCores)
+	core, _ := strconv.Atoi(d.PMDCores)
+	want := fmt.Sprintf("pmd-c%02d", core)
+	if !waitFor(5*time.Second, func() bool { th = pmdThreads(t, d.PID()); return len(th) == 1 }) || th[want] != d.PMDCores {
+		t.Fatalf("back to pmd-cores=%s: PMD threads %v, want only %s", d.PMDCores, th, want)
+	}
+	pingOK(t, h2, h1.IP)
 }

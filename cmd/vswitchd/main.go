@@ -3,7 +3,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -82,7 +80,7 @@ func run() error {
 	if err := o.tcp.Check(); err != nil {
 		return err
 	}
-	maxRequest, err := parseSize(o.maxRequest)
+	maxRequest, err := datapath.ParseSize(o.maxRequest)
 	if err != nil {
 		return fmt.Errorf("--max-request-size %q: %w", o.maxRequest, err)
 	}
@@ -111,11 +109,11 @@ func run() error {
 	if err := collectOrphans(st); err != nil { // netnsgc.go
 		return fmt.Errorf("remove ports of vanished network namespaces: %w", err)
 	}
-	cores, err := parseCPUList(o.pmdCores)
+	cores, err := datapath.ParseCPUList(o.pmdCores)
 	if err != nil {
 		return fmt.Errorf("--pmd-cores %q: %w", o.pmdCores, err)
 	}
-	mem, err := parseSize(o.mem)
+	mem, err := datapath.ParseSize(o.mem)
 	if err != nil {
 		return fmt.Errorf("--mem %q: %w", o.mem, err)
 	}
@@ -267,58 +265,3 @@ func (o *options) applyStored(st *store.Store) error {
 	return nil
 }
 
-// parseCPUList reads "1", "0,2", "2-5"; empty means the last CPU.
-func parseCPUList(s string) ([]int, error) {
-	n := runtime.NumCPU()
-	if strings.TrimSpace(s) == "" {
-		return []int{n - 1}, nil
-	}
-	var out []int
-	seen := map[int]bool{}
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
-		a, err := strconv.Atoi(lo)
-		b := a
-		if err == nil && isRange {
-			b, err = strconv.Atoi(hi)
-		}
-		if err != nil || a > b || a < 0 {
-			return nil, errors.New("want a CPU list like 1 or 0,2 or 2-5")
-		}
-		for c := a; c <= b; c++ {
-			if c >= n {
-				return nil, fmt.Errorf("CPU %d does not exist (this machine has %d)", c, n)
-			}
-			if !seen[c] {
-				seen[c] = true
-				out = append(out, c)
-			}
-		}
-	}
-	return out, nil
-}
-
-// parseSize reads "256M", "1G", "64MiB" or a byte count.
-func parseSize(s string) (int, error) {
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "IB"), "B")
-	mult := 1
-	switch {
-	case strings.HasSuffix(t, "K"):
-		mult = 1 << 10
-	case strings.HasSuffix(t, "M"):
-		mult = 1 << 20
-	case strings.HasSuffix(t, "G"):
-		mult = 1 << 30
-	}
-	if mult > 1 {
-		t = t[:len(t)-1]
-	}
-	v, err := strconv.Atoi(t)
-	if err != nil || v <= 0 {
-		return 0, errors.New("want a size like 256M or 1G")
-	}
-	if v*mult < 1<<20 {
-		return 0, errors.New("at least 1M is needed")
-	}
-	return v * mult, nil
-}
