@@ -85,9 +85,9 @@ type Datapath struct {
 	snap  atomic.Pointer[snapshot]
 	// nPMD is len(pmds) for readers without mu (Inject's tx queue).
 	nPMD atomic.Int32
-	gen   atomic.Uint64
-	pmds  []*pmd
-	refs  *refTable
+	gen  atomic.Uint64
+	pmds []*pmd
+	refs *refTable
 
 	emcInv atomic.Uint32 // EMC insertion inverse probability; 0 disables
 

@@ -264,4 +264,3 @@ func (o *options) applyStored(st *store.Store) error {
 	}
 	return nil
 }
-
