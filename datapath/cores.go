@@ -98,8 +98,9 @@ func (d *Datapath) SetPMDCores(cores []int) error {
 		fresh = append(fresh, p)
 	}
 	// No queue for anyone, then the old PMDs stop: none touches a port
-	// after this, and their packets go back to the pool as they exit.
-	d.snap.Store(&snapshot{ports: d.snap.Load().ports, rxqs: make([][]rxq, len(d.pmds))})
+	// after this, and their packets go back to the pool as they exit. The
+	// snapshot has a (empty) queue list for every old and new PMD.
+	d.snap.Store(&snapshot{ports: d.snap.Load().ports, rxqs: make([][]rxq, max(len(d.pmds), len(cores)))})
 	for _, p := range d.pmds {
 		p.stop.Store(true)
 		p.wake()
@@ -115,6 +116,7 @@ func (d *Datapath) SetPMDCores(cores []int) error {
 	d.pmds = fresh
 	d.nPMD.Store(int32(len(fresh)))
 	d.cfg.PMDCores = slices.Clone(cores)
+	d.publish()
 	if d.started {
 		if want := len(fresh) + 1; runtime.GOMAXPROCS(0) < want {
 			runtime.GOMAXPROCS(want)
@@ -123,6 +125,5 @@ func (d *Datapath) SetPMDCores(cores []int) error {
 			go p.run()
 		}
 	}
-	d.publish()
 	return nil
 }

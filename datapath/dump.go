@@ -72,7 +72,11 @@ func (d *Datapath) onEachPMD(fn func(p *pmd)) {
 		select {
 		case <-done:
 		case <-p.done: // stopped meanwhile: its tables are ours now
-			fn(p)
+			select {
+			case <-done: // it ran fn before stopping
+			default:
+				fn(p)
+			}
 		}
 	}
 }

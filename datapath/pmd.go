@@ -116,6 +116,8 @@ type pmd struct {
 	// iteration's busy time among them (pmd-rxq-show, cycles assignment).
 	rxGot []int
 
+	fdMu         sync.RWMutex // close against wake from the control plane
+	fdClosed     bool
 	epfd, wakefd int
 	events       [16]unix.EpollEvent
 	polled       []int // fds registered in epfd
@@ -162,12 +164,24 @@ func newPMD(d *Datapath, id, core int) (*pmd, error) {
 }
 
 func (p *pmd) close() {
+	p.fdMu.Lock()
+	defer p.fdMu.Unlock()
+	if p.fdClosed {
+		return
+	}
+	p.fdClosed = true
 	unix.Close(p.epfd)
 	unix.Close(p.wakefd)
 }
 
-// wake makes a parked PMD return from epoll.
+// wake makes a parked PMD return from epoll. A closed PMD's descriptor
+// numbers may belong to another file by now: never write to them.
 func (p *pmd) wake() {
+	p.fdMu.RLock()
+	defer p.fdMu.RUnlock()
+	if p.fdClosed {
+		return
+	}
 	one := [8]byte{1}
 	unix.Write(p.wakefd, one[:])
 }
@@ -201,6 +215,8 @@ func (p *pmd) run() {
 	defer close(p.done)
 	defer p.exited.Store(true)
 	defer p.cache.Flush()
+	defer runPMDExitHooks()
+	defer p.retire()
 	slog.Info("pmd started", "pmd", p.id, "core", p.core)
 
 	// One clock read per iteration: the end of one is the start of the next.
@@ -245,6 +261,40 @@ func (p *pmd) run() {
 			empty = 0
 			t = p.dp.now()
 		}
+	}
+}
+
+// retire runs as the PMD exits: its megaflows' last counts reach their
+// rules and MACs, and its counters are published a last time.
+func (p *pmd) retire() {
+	for id := range p.ft.flows {
+		if f := &p.ft.flows[id]; !f.dead {
+			p.pushStats(f)
+		}
+	}
+	p.publishStats()
+}
+
+// pmdExitHooks run on a PMD's own thread as it exits (a port backend
+// giving back per-thread state, such as DPDK's lcore id).
+var (
+	pmdExitMu    sync.Mutex
+	pmdExitHooks []func()
+)
+
+// OnPMDExit registers f to run on each PMD thread as it exits.
+func OnPMDExit(f func()) {
+	pmdExitMu.Lock()
+	pmdExitHooks = append(pmdExitHooks, f)
+	pmdExitMu.Unlock()
+}
+
+func runPMDExitHooks() {
+	pmdExitMu.Lock()
+	hooks := pmdExitHooks
+	pmdExitMu.Unlock()
+	for _, f := range hooks {
+		f()
 	}
 }
 

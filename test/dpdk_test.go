@@ -85,6 +85,12 @@ func TestDPDKTap(t *testing.T) {
 	pingOK(t, h2, h1.IP)
 	transfer(t, h1, h2, 20<<20)
 	transfer(t, h2, h1, 5<<20)
+	// New PMD threads, twice: the old ones give back their DPDK lcore ids
+	// and cached mbufs as they exit, and traffic goes on.
+	d.Vsctl("set", "Open_vSwitch", ".", "other_config:pmd-cores=0,1")
+	transfer(t, h1, h2, 2<<20)
+	d.Vsctl("set", "Open_vSwitch", ".", "other_config:pmd-cores="+d.PMDCores)
+	pingOK(t, h1, h2.IP)
 
 	s := d.Stats("dt0")
 	if s["rx_packets"] < 5000 || s["tx_packets"] < 5000 || s["rx_bytes"] < 20<<20 || s["tx_bytes"] < 5<<20 {

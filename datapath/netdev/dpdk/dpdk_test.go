@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -244,13 +245,80 @@ func TestMbufHandover(t *testing.T) {
 		}
 	}
 	c.PutBatch(&b)
-	dst.Rx(0, &b, c) // frees the released mbufs: src's pool is whole again
-	onCtl(func() { drainPools(); pending = len(draining) })
-	if pending != 0 {
-		t.Fatalf("src's pool still draining after its mbufs came back")
-	}
 	if s := dst.Stats(); s.TxPackets != datapath.BatchSize/2 || s.TxDropped != 0 {
 		t.Fatalf("dst stats %+v", s)
+	}
+	// The last dpdk port closing frees every pool kept.
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	onCtl(func() { pending = len(draining) })
+	if pending != 0 {
+		t.Fatalf("%d pools still kept after the last dpdk port closed", pending)
+	}
+}
+
+// A copy-mode port's pool is freed at once; a frame longer than a datapath
+// buffer is refused in mbuf mode as in copy mode.
+func TestMbufOversizedAndCopyPoolFreed(t *testing.T) {
+	pool := newPool(t)
+	c := pool.NewCache()
+	defer c.Flush()
+	cp, err := Open(Config{Name: "cp", Devargs: "net_null" + uniq() + ",no-rx=1", Pool: pool, Buffers: BuffersCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := mustOpen(t, Config{Name: "keep", Devargs: "net_null" + uniq() + ",no-rx=1", Pool: pool})
+	if err := cp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var pending int
+	onCtl(func() { pending = len(draining) })
+	if pending != 0 {
+		t.Fatalf("a copy-mode port's pool kept after close (%d kept)", pending)
+	}
+	_ = keep
+	big := mustOpen(t, Config{Name: "big", Devargs: "net_null" + uniq() + ",size=2000", RxQueues: 1, TxQueues: 1, Pool: pool, Buffers: BuffersMbuf})
+	var b datapath.Batch
+	if n := big.Rx(0, &b, c); n != 0 {
+		t.Fatalf("%d frames of 2000 bytes delivered, want none (largest is %d)", n, datapath.MaxData)
+	}
+	if s := big.Stats(); s.RxTruncated == 0 || s.RxTruncated != s.RxDropped {
+		t.Fatalf("stats %+v: want the 2000-byte frames counted as truncated", s)
+	}
+}
+
+// A PMD thread that exits gives back the mbufs in its per-lcore cache and
+// its lcore id: nothing stays stranded in a cache no thread uses, and more
+// threads than DPDK has lcore ids come and go.
+func TestPMDExitReturnsCache(t *testing.T) {
+	pool := newPool(t)
+	p := mustOpen(t, Config{Name: "x", Devargs: "net_null" + uniq(), RxQueues: 1, TxQueues: 1, Pool: pool, Buffers: BuffersMbuf})
+	for round := 0; round < 150; round++ {
+		var lcore, before, after int
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.LockOSThread() // an exiting PMD's thread dies with it
+			c := pool.NewCache()
+			var b datapath.Batch
+			for i := 0; i < 100; i++ {
+				p.Rx(0, &b, c)
+				p.Tx(0, &b, c)
+			}
+			c.Flush()
+			lcore = threadLcore()
+			before = cacheLen(p, max(lcore, 0))
+			threadExit() // what the datapath's PMD exit hook runs
+			after = cacheLen(p, max(lcore, 0))
+		}()
+		<-done
+		if lcore < 0 {
+			t.Fatalf("round %d: the polling thread got no lcore id", round)
+		}
+		if before <= 0 || after != 0 {
+			t.Fatalf("round %d: lcore %d's cache held %d mbufs before the exit hook and %d after, want some and none", round, lcore, before, after)
+		}
 	}
 }
 

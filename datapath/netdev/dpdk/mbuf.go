@@ -78,7 +78,7 @@ func (p *Port) rxMbuf(q int, b *datapath.Batch) int {
 	if n == 0 && m.nrel == 0 {
 		return 0
 	}
-	got := int(C.vs_rx_mbuf(p.id, C.uint16_t(q), &m.rel[0], C.uint16_t(m.nrel), &m.mb[0], C.uint16_t(n), &rq.big))
+	got := int(C.vs_rx_mbuf(p.id, C.uint16_t(q), &m.rel[0], C.uint16_t(m.nrel), &m.mb[0], C.uint16_t(n), C.uint32_t(datapath.MaxData), &rq.big))
 	m.nrel = 0
 	if rq.big > 0 {
 		p.rxDropped.Add(uint64(rq.big))

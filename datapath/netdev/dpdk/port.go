@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strconv"
 	"sync"
@@ -178,7 +179,6 @@ func open(cfg Config) (*Port, error) {
 	if other, used := inUse[id]; used {
 		return nil, fmt.Errorf("%s: dpdk-devargs %q: device %s is already used by interface %s", who(cfg.Name), cfg.Devargs, C.GoString(&vi.name[0]), other)
 	}
-	drainPools()
 	p := &Port{name: cfg.Name, devargs: cfg.Devargs, id: id, pool: cfg.Pool, buffers: cfg.Buffers,
 		driver: C.GoString(&vi.driver[0]), devName: C.GoString(&vi.name[0])}
 	fail := func(err error) (*Port, error) {
@@ -415,27 +415,34 @@ func (p *Port) Close() error {
 	return onCtl(func() {
 		delete(inUse, p.id)
 		C.vs_close(p.id, 1)
-		// In mbuf mode this pool's mbufs may still sit on another port's
-		// tx ring: free it only once they are all back.
+		if p.buffers == BuffersCopy {
+			// Its mbufs never left it, and closing took back the rings'.
+			C.vs_pool_free(p.mp)
+			return
+		}
+		// In mbuf mode its mbufs may sit on another dpdk port's tx ring
+		// (freed whenever that driver cleans it): the pool outlives the
+		// port until no dpdk port is left to hold one.
 		draining = append(draining, p.mp)
-		drainPools()
+		if len(inUse) > 0 {
+			slog.Info("dpdk: mbuf pool kept until the last dpdk port closes", "port", p.name, "pools_kept", len(draining))
+			return
+		}
+		for _, mp := range draining {
+			C.vs_pool_free(mp)
+		}
+		draining = nil
 	})
 }
 
-// draining holds the pools of closed ports until every mbuf is back;
-// only the control thread touches it.
+// draining holds the pools of closed mbuf-mode ports; only the control
+// thread touches it.
 var draining []*C.struct_rte_mempool
 
-func drainPools() {
-	k := 0
-	for _, mp := range draining {
-		if C.vs_pool_drain(mp) == 0 {
-			draining[k] = mp
-			k++
-		}
-	}
-	draining = draining[:k]
-}
+// The datapath runs this on a PMD thread as it exits (pmd-cores changed):
+// the thread's cached mbufs go back to their pools and its lcore id is
+// freed for the next PMD.
+func init() { datapath.OnPMDExit(func() { C.vs_thread_exit() }) }
 
 func numCPU() int { return runtime.NumCPU() }
 

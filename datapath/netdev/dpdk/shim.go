@@ -44,6 +44,23 @@ static inline void vs_register(void) {
 	}
 }
 
+static void vs_flush_cache(struct rte_mempool *mp, void *arg) {
+	(void)arg;
+	rte_mempool_cache_flush(NULL, mp);
+}
+
+// vs_thread_exit gives back what an exiting PMD thread holds: the mbufs in
+// its per-lcore cache of every pool, and its lcore id.
+void vs_thread_exit(void) {
+	if (!vs_tried)
+		return;
+	vs_tried = 0;
+	if (rte_lcore_id() == LCORE_ID_ANY)
+		return;
+	rte_mempool_walk(vs_flush_cache, NULL);
+	rte_thread_unregister();
+}
+
 // vs_probe probes devargs (a vdev string or a PCI address) and returns the
 // first ethdev port it made, or a negative errno.
 int vs_probe(const char *devargs) {
@@ -93,8 +110,8 @@ int vs_setup(uint16_t port, uint16_t nrxq, uint16_t ntxq, uint16_t *nrxd, uint16
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf = rss;
 	}
-	if (di.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
-		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+	// No RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE: it promises every mbuf on a tx
+	// queue comes from one pool, and a port sends other ports' mbufs.
 	*stage = 1;
 	if ((r = rte_eth_dev_configure(port, nrxq, ntxq, &conf)) < 0)
 		return r;
@@ -174,10 +191,10 @@ uint16_t vs_rx(uint16_t port, uint16_t q, uintptr_t *dst, uint32_t room, uint32_
 // vs_rx_mbuf first frees, in one bulk call, the nrel mbufs the datapath
 // released since the last poll, then receives up to n frames and
 // describes each single-segment mbuf in out[] for the datapath to wrap as
-// a packet, without copying. A frame in several segments is freed and
-// counted in *big (scatter is never enabled, so only oversized frames).
+// a packet, without copying. A frame longer than room or in several
+// segments is freed and counted in *big, as the copying rx would.
 uint16_t vs_rx_mbuf(uint16_t port, uint16_t q, uintptr_t *rel, uint16_t nrel, struct vs_mb *out,
-		    uint16_t n, uint32_t *big) {
+		    uint16_t n, uint32_t room, uint32_t *big) {
 	struct rte_mbuf *m[VS_BURST];
 	vs_register();
 	if (nrel)
@@ -188,7 +205,7 @@ uint16_t vs_rx_mbuf(uint16_t port, uint16_t q, uintptr_t *rel, uint16_t nrel, st
 	uint16_t got = rte_eth_rx_burst(port, q, m, n), o = 0;
 	for (uint16_t i = 0; i < got; i++) {
 		struct rte_mbuf *mb = m[i];
-		if (unlikely(mb->nb_segs != 1)) {
+		if (unlikely(mb->nb_segs != 1 || mb->data_len > room)) {
 			rte_pktmbuf_free(mb);
 			(*big)++;
 			continue;
@@ -248,16 +265,6 @@ uint16_t vs_tx_mix(uint16_t port, uint16_t q, struct rte_mempool *mp, struct vs_
 	if (sent < k)
 		rte_pktmbuf_free_bulk(m + sent, k - sent);
 	return sent;
-}
-
-// vs_pool_drain frees mp once every mbuf is back in it (per-lcore caches
-// included) and returns 1; 0 while some are still out, e.g. queued on
-// another port's tx ring.
-int vs_pool_drain(struct rte_mempool *mp) {
-	if (rte_mempool_avail_count(mp) < mp->size)
-		return 0;
-	rte_mempool_free(mp);
-	return 1;
 }
 
 // vs_fwd_mbuf moves one burst from (rx, rxq) to (tx, txq) as mbufs, with

@@ -47,11 +47,11 @@ void vs_pool_free(struct rte_mempool *mp);
 uint16_t vs_rx(uint16_t port, uint16_t q, uintptr_t *dst, uint32_t room, uint32_t *lens,
 	       uint16_t n, uint32_t *big);
 uint16_t vs_rx_mbuf(uint16_t port, uint16_t q, uintptr_t *rel, uint16_t nrel, struct vs_mb *out,
-		    uint16_t n, uint32_t *big);
+		    uint16_t n, uint32_t room, uint32_t *big);
 void vs_free_bulk(uintptr_t *m, unsigned n);
 uint16_t vs_tx_mix(uint16_t port, uint16_t q, struct rte_mempool *mp, struct vs_txe *e, uint16_t n,
 		   uint32_t *nombuf);
-int vs_pool_drain(struct rte_mempool *mp);
+void vs_thread_exit(void);
 uint16_t vs_fwd_mbuf(uint16_t rx, uint16_t rxq, uint16_t tx, uint16_t txq);
 int vs_link(uint16_t port, struct vs_link *l);
 int vs_stats(uint16_t port, struct rte_eth_stats *s);
