@@ -307,9 +307,11 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 			a, _ := datapath.ParseRxqAssign(st.Value)
 			s.dp.SetRxqAssign(a)
 		}
+		if st.Key == "pmd-poll" {
+			s.dp.SetPollAlways(st.Value == "always")
+		}
 		if st.Key == "pmd-cores" {
-			// Live, as OVS's pmd-cpu-mask; mem and pmd-poll wait for a
-			// restart.
+			// Live, as OVS's pmd-cpu-mask; mem waits for a restart.
 			cores, _ := datapath.ParseCPUList(st.Value)
 			if err := s.dp.SetPMDCores(cores); err != nil {
 				return errorf(ErrInvalid, "other_config:pmd-cores %q: %v", st.Value, err)

@@ -104,3 +104,28 @@ func TestSetPMDCoresLive(t *testing.T) {
 		t.Fatalf("%d of %d packet buffers back after stop", n, d.pool.Size())
 	}
 }
+
+// pmd-poll changes at once: with always an idle PMD polls and never parks;
+// back to auto it parks again.
+func TestSetPollAlwaysLive(t *testing.T) {
+	d, err := New(Config{PMDCores: []int{-1}, MemBytes: 8 << 20}, &crossConnect{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	if _, err := d.AddPort(&memPort{name: "idle"}); err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	parks := func() uint64 { return d.PMDStats()[0].Parks }
+	waitFor(t, func() bool { return parks() > 0 }) // auto: an idle PMD parks
+	d.SetPollAlways(true)
+	p0, i0 := parks(), d.PMDStats()[0].Iterations
+	waitFor(t, func() bool { return d.PMDStats()[0].Iterations > i0+100000 })
+	if p1 := parks(); p1 > p0+1 { // one park may have begun before the switch
+		t.Fatalf("pmd-poll always: the PMD parked %d more times", p1-p0)
+	}
+	d.SetPollAlways(false)
+	p2 := parks()
+	waitFor(t, func() bool { return parks() > p2 })
+}

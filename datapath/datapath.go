@@ -85,9 +85,11 @@ type Datapath struct {
 	snap  atomic.Pointer[snapshot]
 	// nPMD is len(pmds) for readers without mu (Inject's tx queue).
 	nPMD atomic.Int32
-	gen  atomic.Uint64
-	pmds []*pmd
-	refs *refTable
+	// pollAlways is cfg.PollAlways, changeable while the PMDs run.
+	pollAlways atomic.Bool
+	gen        atomic.Uint64
+	pmds       []*pmd
+	refs       *refTable
 
 	emcInv atomic.Uint32 // EMC insertion inverse probability; 0 disables
 
@@ -158,6 +160,7 @@ func New(cfg Config, up Upcaller) (*Datapath, error) {
 		d.pmds = append(d.pmds, p)
 	}
 	d.nPMD.Store(int32(len(d.pmds)))
+	d.pollAlways.Store(cfg.PollAlways)
 	return d, nil
 }
 
@@ -277,6 +280,17 @@ func (d *Datapath) Revalidate() {
 	d.mu.Lock()
 	d.synchronize()
 	d.mu.Unlock()
+}
+
+// SetPollAlways switches idle parking off (true: an idle PMD keeps polling,
+// as OVS's do) or on, at once: parked PMDs are woken to start polling.
+func (d *Datapath) SetPollAlways(on bool) {
+	d.pollAlways.Store(on)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.pmds {
+		p.wake()
+	}
 }
 
 // SetEMCInsertInvProb changes the EMC insertion probability (1/n; 0 disables).

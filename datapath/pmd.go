@@ -251,7 +251,7 @@ func (p *pmd) run() {
 			p.publishStats()
 		}
 		p.seq.Add(1)
-		if n > 0 || p.dp.cfg.PollAlways {
+		if n > 0 || p.dp.pollAlways.Load() {
 			continue
 		}
 		if empty == 1 {
