@@ -1,6 +1,9 @@
 package datapath
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+)
 
 // CacheSize is the number of packets a per-PMD cache holds before it spills
 // half of them back to the shared ring.
@@ -21,7 +24,10 @@ type Pool struct {
 // NewPool makes a pool of every frame in arena.
 func NewPool(a *Arena) *Pool {
 	n := a.Frames()
-	p := &Pool{arena: a, pkts: make([]Packet, n), free: NewRing(n)}
+	// Twice the packets: a ring exactly as large as what it holds looks
+	// full to a Put that reaches a slot whose Get has moved head but not
+	// yet marked the slot free, and that packet would be lost.
+	p := &Pool{arena: a, pkts: make([]Packet, n), free: NewRing(2 * n)}
 	for i := range p.pkts {
 		pk := &p.pkts[i]
 		pk.frame = a.Frame(i)
@@ -134,7 +140,7 @@ func (c *Cache) PutBatch(b *Batch) {
 func (c *Cache) Flush() {
 	for c.n > 0 {
 		c.n--
-		c.pool.free.Put(c.stack[c.n])
+		c.pool.give(c.stack[c.n])
 	}
 }
 
@@ -152,6 +158,14 @@ func (c *Cache) refill() {
 func (c *Cache) spill() {
 	for c.n > CacheSize/2 {
 		c.n--
-		c.pool.free.Put(c.stack[c.n])
+		c.pool.give(c.stack[c.n])
+	}
+}
+
+// give returns packet i to the shared ring. The ring has room for every
+// packet, so a full answer can only be transient: retry, never drop.
+func (p *Pool) give(i uint32) {
+	for !p.free.Put(i) {
+		runtime.Gosched()
 	}
 }
