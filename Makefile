@@ -90,8 +90,9 @@ scale-cni: deps build
 	VSWITCH_BIN_DIR=$(CURDIR)/$(BIN) VSWITCH_CNI_SCALE=$(or $(CNI_PODS),200) $(GO) test -count=1 -p 1 -timeout 30m -v -run '^TestCNIScale$$' ./test/
 
 # The performance campaign: every case against vswitchd and OVS-DPDK,
-# interleaved, 3 reps (QUICK=1: one rep of cases a, b, g); writes the
-# headline of docs/benchmarks.md and docs/benchmarks.png. Root; installs
+# interleaved, 3 reps; writes the headline of docs/benchmarks.md and
+# docs/benchmarks.png (QUICK=1: one rep of cases a, b, g, its table and
+# chart in bench/results/<time>/ instead). Root; installs
 # dpdk-dev and openvswitch-switch-dpdk if missing.
 bench: deps
 	QUICK=$(QUICK) ./bench/run.sh

@@ -5,7 +5,8 @@
 # from the results. Run as root; installs what it needs (dpdk-dev,
 # openvswitch-switch-dpdk) through bench/vhost-loop.sh.
 #
-# Env: QUICK=1 (one rep of cases a, b, g)  REPS=3  CASES="a b c d e f g h"
+# Env: QUICK=1 (one rep of cases a, b, g; table and chart go to OUT, not docs/,
+#      unless DOCS=1)  REPS=3  CASES="a b c d e f g h"
 #      SECS=10 (seconds per run)  QUIET_WAIT=20 (max wait for a quiet machine
 #      before each run)  OUT=bench/results/<time> (raw logs and results.txt)
 set -uo pipefail
@@ -46,6 +47,12 @@ for r in $(seq "$REPS"); do
 	done
 done
 echo "# $(wc -l <"$RES") results in $((SECONDS - t0)) s; raw logs in $OUT"
-go run ./bench/report -in "$RES" -md docs/benchmarks.md -png docs/benchmarks.png -cmd "$CMD" \
+# A quick run's one-rep figures go beside its results, not over the
+# headline in docs/ (DOCS=1 writes them there anyway).
+MD=docs/benchmarks.md PNG=docs/benchmarks.png
+if [ "${QUICK:-0}" = 1 ] && [ "${DOCS:-0}" != 1 ]; then
+	MD=$OUT/benchmarks.md PNG=$OUT/benchmarks.png
+fi
+go run ./bench/report -in "$RES" -md "$MD" -png "$PNG" -cmd "$CMD" \
 	-note "Total wall time $((SECONDS - t0)) s; TSC $(awk -F: '/^cpu MHz/ { gsub(/ /, "", $2); print $2; exit }' /proc/cpuinfo) MHz; raw results: bench/results/$(basename "$OUT")/results.txt." &&
-	echo "# wrote docs/benchmarks.md (make-bench section) and docs/benchmarks.png"
+	echo "# wrote $MD (make-bench section) and $PNG"

@@ -13,6 +13,7 @@ import (
 	"image/color"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,7 +72,12 @@ func run(in, md, png, cmd, note string) error {
 	if len(rs) == 0 {
 		return fmt.Errorf("%s: no RESULT lines", in)
 	}
-	section := render(rs, cmd, note, png)
+	// The chart is linked relative to the markdown file.
+	link := png
+	if r, err := filepath.Rel(filepath.Dir(md), png); err == nil {
+		link = r
+	}
+	section := render(rs, cmd, note, link)
 	if err := splice(md, section); err != nil {
 		return err
 	}
@@ -248,7 +254,7 @@ func render(rs []result, cmd, note, png string) string {
 			p("| %s | %s | %s%s | %s | %s | %s | %s | %s | %s |\n", c.id, r["target"], r["rep"], mark, r["mpps"], r["cyc"], r["pmd_cpu"], r["megaflows"], r["hits"], r["features"])
 		}
 	}
-	p("\n![busy cycles per packet](%s)\n%s\n", strings.TrimPrefix(png, "docs/"), endMark)
+	p("\n![busy cycles per packet](%s)\n%s\n", png, endMark)
 	return b.String()
 }
 
