@@ -7878,7 +7878,7 @@ func (x *DumpFlowSpecsResponse) GetFlows() []*FlowSpecStats {
 type GlobalConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// CPUs for the PMD threads: "2", "2,3", "2-5" (other_config:pmd-cores).
-	// Read at daemon start; "" clears it (the last CPU).
+	// Applied at once (the PMD threads are replaced); "" means the last CPU.
 	PmdCores *string `protobuf:"bytes,1,opt,name=pmd_cores,json=pmdCores,proto3,oneof" json:"pmd_cores,omitempty"`
 	// A megaflow hit enters the EMC with probability 1/N; 0 disables the
 	// EMC (other_config:emc-insert-inv-prob). Applies at once. Default 100.
