@@ -290,6 +290,20 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 		}
 		upd = append(upd, st)
 	}
+	// New PMDs can fail to start (no file descriptors left): change them
+	// first, so a failure stores nothing, and put them back if the store
+	// refuses the update.
+	oldCores := s.dp.PMDCores()
+	for _, st := range upd {
+		if st.Key == "pmd-cores" {
+			// Live, as OVS's pmd-cpu-mask; mem waits for a restart.
+			cores, _ := datapath.ParseCPUList(st.Value)
+			if err := s.dp.SetPMDCores(cores); err != nil {
+				s.dp.SetPMDCores(oldCores)
+				return errorf(ErrInvalid, "other_config:pmd-cores %q: %v", st.Value, err)
+			}
+		}
+	}
 	err := s.st.Update(func(c *store.Config) error {
 		for _, st := range upd {
 			c.Settings = setMap(c.Settings, st.Key, st.Value)
@@ -297,6 +311,7 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 		return nil
 	})
 	if err != nil {
+		s.dp.SetPMDCores(oldCores)
 		return err
 	}
 	for _, st := range upd {
@@ -309,13 +324,6 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 		}
 		if st.Key == "pmd-poll" {
 			s.dp.SetPollAlways(st.Value == "always")
-		}
-		if st.Key == "pmd-cores" {
-			// Live, as OVS's pmd-cpu-mask; mem waits for a restart.
-			cores, _ := datapath.ParseCPUList(st.Value)
-			if err := s.dp.SetPMDCores(cores); err != nil {
-				return errorf(ErrInvalid, "other_config:pmd-cores %q: %v", st.Value, err)
-			}
 		}
 	}
 	return nil

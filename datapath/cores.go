@@ -109,6 +109,7 @@ func (d *Datapath) SetPMDCores(cores []int) error {
 		if d.started {
 			<-p.done
 		} else {
+			p.retire()
 			p.cache.Flush()
 		}
 		p.close()
@@ -116,7 +117,8 @@ func (d *Datapath) SetPMDCores(cores []int) error {
 	d.pmds = fresh
 	d.nPMD.Store(int32(len(fresh)))
 	d.cfg.PMDCores = slices.Clone(cores)
-	d.publish()
+	// The new PMDs run before the queues are dealt out, so publish's wait
+	// for PMDs (should a queue count as moved) always has PMDs to wait on.
 	if d.started {
 		if want := len(fresh) + 1; runtime.GOMAXPROCS(0) < want {
 			runtime.GOMAXPROCS(want)
@@ -125,5 +127,6 @@ func (d *Datapath) SetPMDCores(cores []int) error {
 			go p.run()
 		}
 	}
+	d.publish()
 	return nil
 }

@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"log/slog"
 	"runtime"
 	"sync"
 )
@@ -163,9 +164,15 @@ func (c *Cache) spill() {
 }
 
 // give returns packet i to the shared ring. The ring has room for every
-// packet, so a full answer can only be transient: retry, never drop.
+// packet twice, so a full answer is transient (a Get preempted while
+// freeing the slot): retry. Only a packet freed twice could fill it for
+// good; then the packet is dropped and the bug logged, not a PMD hung.
 func (p *Pool) give(i uint32) {
-	for !p.free.Put(i) {
+	for try := 0; !p.free.Put(i); try++ {
+		if try == 1<<20 {
+			slog.Error("datapath: packet pool ring full: a packet was freed twice", "packet", i)
+			return
+		}
 		runtime.Gosched()
 	}
 }

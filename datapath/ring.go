@@ -40,15 +40,15 @@ func (r *Ring) Put(v uint32) bool {
 	for {
 		pos := r.tail.Load()
 		c := &r.cells[pos&r.mask]
-		seq := c.seq.Load()
-		switch {
-		case seq == pos:
+		// Differences, not comparisons: correct across wrap-around.
+		switch dif := int64(c.seq.Load() - pos); {
+		case dif == 0:
 			if r.tail.CompareAndSwap(pos, pos+1) {
 				c.val = v
 				c.seq.Store(pos + 1)
 				return true
 			}
-		case seq < pos:
+		case dif < 0:
 			return false
 		default:
 			runtime.Gosched()
@@ -61,16 +61,21 @@ func (r *Ring) Get() (v uint32, ok bool) {
 	for {
 		pos := r.head.Load()
 		c := &r.cells[pos&r.mask]
-		seq := c.seq.Load()
-		switch {
-		case seq == pos+1:
+		switch dif := int64(c.seq.Load() - (pos + 1)); {
+		case dif == 0:
 			if r.head.CompareAndSwap(pos, pos+1) {
 				v = c.val
 				c.seq.Store(pos + r.mask + 1)
 				return v, true
 			}
-		case seq < pos+1:
-			return 0, false
+		case dif < 0:
+			// Not filled yet. When tail has moved past it, a Put owns the
+			// slot and is about to fill it (perhaps preempted): values
+			// are queued behind it, so wait rather than report empty.
+			if int64(r.tail.Load()-pos) <= 0 {
+				return 0, false
+			}
+			runtime.Gosched()
 		default:
 			runtime.Gosched()
 		}
