@@ -100,19 +100,26 @@ func (p *Port) rxMbuf(q int, b *datapath.Batch) int {
 	return got
 }
 
-// txMix sends b in one burst: mbuf-backed packets (from any dpdk port in
-// mbuf mode) as they are, the rest copied into mbufs from the port's pool.
-func (p *Port) txMix(q int, b *datapath.Batch, c *datapath.Cache) {
+// Tx sends b in one burst on the tx queue q maps to: mbuf-backed packets
+// (from any dpdk port in mbuf mode) as they are, the rest copied into mbufs
+// from the port's pool. Every packet is given back.
+func (p *Port) Tx(q int, b *datapath.Batch, c *datapath.Cache) {
 	n := b.N
+	if n == 0 {
+		return
+	}
 	qi := q % len(p.txqs)
 	tq := &p.txqs[qi]
+	// owner[i] is set when packet i's mbuf goes to the driver as it is.
+	var owner [datapath.BatchSize]*mbufQ
 	tq.mu.Lock()
 	for i := 0; i < n; i++ {
 		pk := b.Pkts[i]
 		e := &tq.ent[i]
 		e.len = C.uint16_t(pk.Len())
-		if _, ok := pk.Ext.(*mbufQ); ok {
+		if mq, ok := pk.Ext.(*mbufQ); ok {
 			e.p, e.off, e.mbuf = C.uintptr_t(pk.ExtData), C.uint16_t(pk.Headroom()), 1
+			owner[i] = mq
 			continue
 		}
 		e.off, e.mbuf = 0, 0
@@ -129,8 +136,8 @@ func (p *Port) txMix(q int, b *datapath.Batch, c *datapath.Cache) {
 	}
 	for i := 0; i < n; i++ {
 		pk := b.Pkts[i]
-		if mq, ok := pk.Ext.(*mbufQ); ok {
-			mq.detach(pk)
+		if owner[i] != nil {
+			owner[i].detach(pk)
 		} else {
 			c.Put(pk)
 		}

@@ -309,15 +309,6 @@ func (p *Port) Rx(q int, b *datapath.Batch, c *datapath.Cache) int {
 	return got
 }
 
-// Tx sends b in one burst on the tx queue q maps to: mbuf-backed packets
-// as they are, others copied into mbufs; every packet is given back.
-func (p *Port) Tx(q int, b *datapath.Batch, c *datapath.Cache) {
-	if b.N == 0 {
-		return
-	}
-	p.txMix(q, b, c)
-}
-
 // Stats are the ethdev's counters (rte_eth_stats) plus what this port
 // dropped before the device saw it.
 func (p *Port) Stats() datapath.PortStats {
@@ -347,8 +338,8 @@ func (p *Port) Status() map[string]string {
 		"port_id": strconv.Itoa(int(p.id)),
 		"n_rxq":   strconv.Itoa(len(p.rxqs)), "n_txq": strconv.Itoa(len(p.txqs)),
 		"n_rxq_desc": strconv.Itoa(p.nrxd), "n_txq_desc": strconv.Itoa(p.ntxd),
+		"dpdk_buffers": p.buffers,
 	}
-	st["dpdk_buffers"] = p.buffers
 	if p.closed.Load() {
 		return st
 	}
