@@ -356,32 +356,19 @@ func withoutMoved(old, next *snapshot) *snapshot {
 			was[qid{q.port, q.q}] = pmd
 		}
 	}
-	var mid *snapshot
+	moved := false
+	mid := &snapshot{ports: next.ports, rxqs: make([][]rxq, len(next.rxqs))}
 	for pmd, qs := range next.rxqs {
-		for i, q := range qs {
-			if prev, ok := was[qid{q.port, q.q}]; !ok || prev == pmd {
+		for _, q := range qs {
+			if prev, ok := was[qid{q.port, q.q}]; ok && prev != pmd {
+				moved = true
 				continue
 			}
-			if mid == nil {
-				mid = &snapshot{ports: next.ports, rxqs: make([][]rxq, len(next.rxqs))}
-				for j := range next.rxqs {
-					mid.rxqs[j] = append([]rxq(nil), next.rxqs[j]...)
-				}
-			}
-			mid.rxqs[pmd][i].port = nil
+			mid.rxqs[pmd] = append(mid.rxqs[pmd], q)
 		}
 	}
-	if mid != nil {
-		for j, qs := range mid.rxqs {
-			k := 0
-			for _, q := range qs {
-				if q.port != nil {
-					qs[k] = q
-					k++
-				}
-			}
-			mid.rxqs[j] = qs[:k]
-		}
+	if !moved {
+		return nil
 	}
 	return mid
 }
