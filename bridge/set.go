@@ -263,18 +263,18 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 		if !slices.Contains(globalKeys, st.Key) {
 			return errorf(ErrInvalid, "unknown other_config key %q (valid: %s)", st.Key, joinComma(globalKeys))
 		}
-		if st.Key == "emc-insert-inv-prob" && st.Value != "" {
-			if _, err := parseInt("other_config:emc-insert-inv-prob", st.Value, 0, 1<<30); err != nil {
-				return err
+		// A value vswitchd would refuse at start must not be stored.
+		switch st.Key {
+		case "emc-insert-inv-prob":
+			if st.Value != "" {
+				if _, err := parseInt("other_config:emc-insert-inv-prob", st.Value, 0, 1<<30); err != nil {
+					return err
+				}
 			}
-		}
-		if st.Key == "pmd-rxq-assign" {
+		case "pmd-rxq-assign":
 			if _, err := datapath.ParseRxqAssign(st.Value); err != nil {
 				return errorf(ErrInvalid, "other_config:%v", err)
 			}
-		}
-		// A value vswitchd would refuse at start must not be stored.
-		switch st.Key {
 		case "pmd-cores":
 			if _, err := datapath.ParseCPUList(st.Value); err != nil {
 				return errorf(ErrInvalid, "other_config:pmd-cores %q: %v", st.Value, err)
@@ -284,8 +284,8 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 				return errorf(ErrInvalid, "other_config:mem %q: %v", st.Value, err)
 			}
 		case "pmd-poll":
-			if st.Value != "" && st.Value != "auto" && st.Value != "always" {
-				return errorf(ErrInvalid, "other_config:pmd-poll %q: use auto or always", st.Value)
+			if _, err := datapath.ParsePMDPoll(st.Value); st.Value != "" && err != nil {
+				return errorf(ErrInvalid, "other_config:pmd-poll %q: %v", st.Value, err)
 			}
 		}
 		upd = append(upd, st)
@@ -315,15 +315,15 @@ func (s *Switch) setGlobal(record string, settings []Setting) error {
 		return err
 	}
 	for _, st := range upd {
-		if st.Key == "emc-insert-inv-prob" {
+		switch st.Key {
+		case "emc-insert-inv-prob":
 			s.dp.SetEMCInsertInvProb(EMCInsertInvProb(st.Value))
-		}
-		if st.Key == "pmd-rxq-assign" {
+		case "pmd-rxq-assign":
 			a, _ := datapath.ParseRxqAssign(st.Value)
 			s.dp.SetRxqAssign(a)
-		}
-		if st.Key == "pmd-poll" {
-			s.dp.SetPollAlways(st.Value == "always")
+		case "pmd-poll":
+			always, _ := datapath.ParsePMDPoll(st.Value)
+			s.dp.SetPollAlways(always)
 		}
 	}
 	return nil

@@ -65,6 +65,18 @@ func ParseSize(s string) (int, error) {
 	return v * mult, nil
 }
 
+// ParsePMDPoll reads a pmd-poll setting: "auto" (an idle PMD parks) or
+// "always" (it keeps polling); it reports whether the PMDs always poll.
+func ParsePMDPoll(s string) (always bool, err error) {
+	switch s {
+	case "auto":
+		return false, nil
+	case "always":
+		return true, nil
+	}
+	return false, errors.New("use auto or always")
+}
+
 // PMDCores returns the cores the PMDs run on, in PMD order.
 func (d *Datapath) PMDCores() []int {
 	d.mu.Lock()

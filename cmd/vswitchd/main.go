@@ -117,8 +117,9 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("--mem %q: %w", o.mem, err)
 	}
-	if o.pmdPoll != "auto" && o.pmdPoll != "always" {
-		return fmt.Errorf("--pmd-poll %q: use auto or always", o.pmdPoll)
+	pollAlways, err := datapath.ParsePMDPoll(o.pmdPoll)
+	if err != nil {
+		return fmt.Errorf("--pmd-poll %q: %w", o.pmdPoll, err)
 	}
 	// DPDK's EAL before any port opens (stored dpdk ports open in bridge.New).
 	if o.dpdkEAL != "" {
@@ -152,7 +153,7 @@ func run() error {
 		lis.Close()
 		return err
 	}
-	dp, err := datapath.New(datapath.Config{PMDCores: cores, MemBytes: mem, PollAlways: o.pmdPoll == "always", EMCInsertInvProb: emc, RxqAssign: assign}, nil)
+	dp, err := datapath.New(datapath.Config{PMDCores: cores, MemBytes: mem, PollAlways: pollAlways, EMCInsertInvProb: emc, RxqAssign: assign}, nil)
 	if err != nil {
 		lis.Close()
 		return err
