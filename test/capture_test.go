@@ -17,11 +17,7 @@ func TestCaptureVeth(t *testing.T) {
 	requireE2E(t, "ping", "tshark")
 	d := startDaemon(t)
 	br := d.AddBridge("bcap")
-	net := subnet()
-	h1 := newHost(t, net+".1/24")
-	h2 := newHost(t, net+".2/24")
-	attach(d, br, h1)
-	attach(d, br, h2)
+	h1, h2 := twoHosts(t, d, br)
 	pingOK(t, h1, h2.IP)
 
 	file := filepath.Join(t.TempDir(), "h1.pcap")

@@ -215,11 +215,7 @@ func TestControllerFailModes(t *testing.T) {
 	requireE2E(t, "ping")
 	d := startDaemon(t)
 	br := d.AddBridge("brf")
-	net := subnet()
-	h1 := newHost(t, net+".1/24")
-	h2 := newHost(t, net+".2/24")
-	attach(d, br, h1)
-	attach(d, br, h2)
+	h1, h2 := twoHosts(t, d, br)
 	pingOK(t, h1, h2.IP)
 
 	// The controller takes over: everything to it, and it forwards nothing.

@@ -58,11 +58,7 @@ func TestTwoNamespaces(t *testing.T) {
 	requireE2E(t, "ping")
 	d := startDaemon(t)
 	br := d.AddBridge("br2")
-	net := subnet()
-	h1 := newHost(t, net+".1/24")
-	h2 := newHost(t, net+".2/24")
-	attach(d, br, h1)
-	attach(d, br, h2)
+	h1, h2 := twoHosts(t, d, br)
 	t.Logf("offloads on %s: %s", h1.Port, offloads(h1.Port))
 
 	pingOK(t, h1, h2.IP)

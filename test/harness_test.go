@@ -608,6 +608,18 @@ func (h *Host) MustExec(args ...string) string {
 
 // attach adds the host's veth to bridge br with extra vsctl arguments
 // (e.g. "--", "set", "Port", p, "tag=10") and waits for it to come up.
+// twoHosts makes two hosts on a fresh subnet (.1 and .2) and attaches both
+// to br, the start of most forwarding tests.
+func twoHosts(t *testing.T, d *Daemon, br string) (*Host, *Host) {
+	t.Helper()
+	net := subnet()
+	h1 := newHost(t, net+".1/24")
+	h2 := newHost(t, net+".2/24")
+	attach(d, br, h1)
+	attach(d, br, h2)
+	return h1, h2
+}
+
 func attach(d *Daemon, br string, h *Host, extra ...string) {
 	d.t.Helper()
 	d.Vsctl(append([]string{"add-port", br, h.Port}, extra...)...)

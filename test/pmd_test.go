@@ -19,11 +19,7 @@ func TestIdleCPU(t *testing.T) {
 	requireE2E(t)
 	d := startDaemon(t)
 	br := d.AddBridge("bri")
-	net := subnet()
-	h1 := newHost(t, net+".1/24")
-	h2 := newHost(t, net+".2/24")
-	attach(d, br, h1)
-	attach(d, br, h2)
+	twoHosts(t, d, br)
 
 	time.Sleep(2 * time.Second) // let start-up work settle
 	pct, err := cpuPercent(d.PID(), 10*time.Second)
@@ -171,11 +167,7 @@ func TestPMDCoresLive(t *testing.T) {
 	}
 	d := startDaemon(t)
 	br := d.AddBridge("brc")
-	net := subnet()
-	h1 := newHost(t, net+".1/24")
-	h2 := newHost(t, net+".2/24")
-	attach(d, br, h1)
-	attach(d, br, h2)
+	h1, h2 := twoHosts(t, d, br)
 	pingOK(t, h1, h2.IP)
 
 	d.Vsctl("set", "Open_vSwitch", ".", "other_config:pmd-cores=0,1")
