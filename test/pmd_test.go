@@ -194,6 +194,21 @@ func TestPMDCoresLive(t *testing.T) {
 	if th = pmdThreads(t, d.PID()); len(th) != 2 {
 		t.Fatalf("a refused change altered the PMDs: %v", th)
 	}
+	// mem and pmd-poll values vswitchd would refuse at its next start are
+	// refused now, in one line, and leave the stored settings as they were.
+	before := d.Vsctl("get", "Open_vSwitch", ".", "other_config")
+	for _, tc := range []struct{ set, want string }{
+		{"other_config:mem=12x", `other_config:mem "12x": want a size like 256M or 1G`},
+		{"other_config:pmd-poll=sometimes", `other_config:pmd-poll "sometimes": use auto or always`},
+	} {
+		r := d.VsctlErr("set", "Open_vSwitch", ".", tc.set)
+		if msg := strings.TrimSpace(r.Stderr); r.Code == 0 || !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+			t.Fatalf("set %s: exit %d, stderr %q; want one line containing %q", tc.set, r.Code, msg, tc.want)
+		}
+	}
+	if after := d.Vsctl("get", "Open_vSwitch", ".", "other_config"); after != before {
+		t.Fatalf("refused settings changed other_config: %q, then %q", before, after)
+	}
 
 	d.Vsctl("set", "Open_vSwitch", ".", "other_config:pmd-cores="+d.PMDCores)
 	core, _ := strconv.Atoi(d.PMDCores)
